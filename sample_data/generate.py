@@ -1,0 +1,84 @@
+"""Deterministic generator of the sample data: one sample municipality and its neighbours.
+
+The sample area is Mücheln (Geiseltal) (AGS 15088235, Saalekreis) with seven neighbouring
+municipalities. AGS, names and the positions of the municipal centres are real; the
+boundaries are synthetic (Voronoi cells around the centres), so the files are small and
+free of licence duties. Files are written in the real source formats:
+
+- `VG250_GEM_Beispiel.gpkg`, layer `vg250_gem`: columns as in BKG VG250 (ADE, GF, ARS,
+  AGS, GEN, BEZ), EPSG:25832.
+
+Later issues extend it with parcels, buildings, vacancy, census grid, traffic and plans.
+Run: `python sample_data/generate.py [OUT_DIR]` (default: this folder).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+import shapely
+from shapely.geometry import MultiPoint, Point, Polygon
+
+HERE = Path(__file__).resolve().parent
+SAMPLE_AGS = "15088235"
+BOUNDARIES_FILE = "VG250_GEM_Beispiel.gpkg"
+
+# AGS, name (GEN), BEZ, centre easting/northing in EPSG:25832 (rounded real centres)
+MUNICIPALITIES: list[tuple[str, str, str, float, float]] = [
+    ("15088020", "Bad Dürrenberg", "Stadt", 715_900, 5_686_000),
+    ("15088025", "Bad Lauchstädt", "Stadt", 697_400, 5_696_000),
+    ("15088065", "Braunsbedra", "Stadt", 701_900, 5_686_200),
+    ("15088205", "Leuna", "Stadt", 715_200, 5_691_000),
+    ("15088220", "Merseburg", "Stadt", 707_100, 5_692_400),
+    ("15088235", "Mücheln (Geiseltal)", "Stadt", 693_900, 5_688_200),
+    ("15088305", "Querfurt", "Stadt", 676_400, 5_691_700),
+    ("15088330", "Schkopau", "Gemeinde", 711_600, 5_697_800),
+]
+
+
+def ars_from_ags(ags: str) -> str:
+    """ARS of a municipality without Verband: Verband digits repeat the Gemeinde number."""
+    return ags[:5] + "0" + ags[5:] + ags[5:]
+
+
+def boundaries() -> gpd.GeoDataFrame:
+    """Synthetic municipal boundaries: Voronoi cells of the centres, clipped to a hull."""
+    centres = MultiPoint([Point(e, n) for _, _, _, e, n in MUNICIPALITIES])
+    hull: Polygon = centres.convex_hull.buffer(6_000, quad_segs=4)
+    cells = shapely.voronoi_polygons(centres, extend_to=hull)
+    rows = []
+    for ags, name, bez, e, n in MUNICIPALITIES:
+        centre = Point(e, n)
+        cell = next(c for c in cells.geoms if c.contains(centre))
+        geom = shapely.set_precision(cell.intersection(hull), 0.01)
+        rows.append(
+            {
+                "ADE": 6,
+                "GF": 4,
+                "ARS": ars_from_ags(ags),
+                "AGS": ags,
+                "GEN": name,
+                "BEZ": bez,
+                "geometry": shapely.geometry.MultiPolygon([geom]),
+            }
+        )
+    return gpd.GeoDataFrame(rows, crs="EPSG:25832")
+
+
+def generate(out_dir: Path = HERE) -> list[Path]:
+    """Write every sample file to `out_dir`; the same code writes the same bytes."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # GeoPackage stores a timestamp; pin it so that repeated runs give identical files
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2026-01-01T00:00:00.000Z"})
+    path = out_dir / BOUNDARIES_FILE
+    path.unlink(missing_ok=True)
+    boundaries().to_file(path, layer="vg250_gem", driver="GPKG", engine="pyogrio")
+    return [path]
+
+
+if __name__ == "__main__":
+    for written in generate(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE):
+        print(written)

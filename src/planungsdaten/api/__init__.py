@@ -1,0 +1,1 @@
+"""HTTP API (/api, /health): thin routers over the library code."""

@@ -1,0 +1,60 @@
+"""Map the package's exceptions to HTTP status codes; messages go out, stack traces never."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from planungsdaten.db.errors import DatabaseUnavailableError
+from planungsdaten.errors import InvalidRequestError, NotFoundError, PlanungsdatenError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATUS_CODES: dict[type[Exception], int] = {
+    NotFoundError: 404,
+    InvalidRequestError: 422,
+    DatabaseUnavailableError: 503,
+    PlanungsdatenError: 500,
+}
+
+
+def status_for(exc: Exception) -> int:
+    """The status of the most specific class in the table."""
+    for cls in type(exc).__mro__:
+        if cls in DEFAULT_STATUS_CODES:
+            return DEFAULT_STATUS_CODES[cls]
+    return 500
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Register the handlers on `app`."""
+
+    async def known(request: Request, exc: Exception) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse(
+            {"detail": "Ungültige Anfrage: " + "; ".join(problems)}, status_code=422
+        )
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse(
+            {
+                "detail": "Interner Fehler. Der Betrieb wurde protokolliert; bitte später erneut "
+                "versuchen."
+            },
+            status_code=500,
+        )
+
+    app.add_exception_handler(PlanungsdatenError, known)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,1 @@
+"""Database layer: engine, managed cluster, migrations, tables, bulk COPY."""

@@ -1,0 +1,4 @@
+SELECT ags, ars, name, district
+FROM municipality
+ORDER BY ags
+LIMIT :limit OFFSET :offset

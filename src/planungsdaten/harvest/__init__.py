@@ -1,0 +1,1 @@
+"""Harvesting: fetch → parse (stream) → map to the canonical schema → validate → COPY → swap."""

@@ -1,0 +1,1 @@
+"""Publishing: OGC API (pygeoapi, mounted), later the DCAT-AP.de catalogue and downloads."""

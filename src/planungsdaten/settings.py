@@ -1,0 +1,100 @@
+"""Settings, one class per concern; nothing else in the package reads the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+class AppSettings(BaseSettings):
+    """Service-wide settings (`PLANUNGSDATEN_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PLANUNGSDATEN_", extra="ignore")
+
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="URL under which clients reach the service; used in every link.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = PROJECT_DIR / ".data"
+    harvesters_dir: Path = PROJECT_DIR / "harvesters"
+    ogc_dir: Path = PROJECT_DIR / "ogc"
+    log_level: str = "INFO"
+    migrate_on_start: bool = Field(True, description="apply pending migrations at start-up")
+    ogc_reload_interval_s: float = Field(
+        5.0, ge=0, description="how often /ogc checks the catalogue for new datasets"
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("public_url must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class DatabaseSettings(BaseSettings):
+    """Connection to PostGIS (`PLANUNGSDATEN_DATABASE_*`); unset URL means the managed cluster."""
+
+    model_config = SettingsConfigDict(env_prefix="PLANUNGSDATEN_DATABASE_", extra="ignore")
+
+    url: SecretStr | None = Field(
+        None, description="postgresql://user:password@host:port/dbname of an existing PostGIS"
+    )
+    read_url: SecretStr | None = Field(
+        None, description="optional read replica; reads fall back to `url`"
+    )
+    pool_size: int = Field(5, ge=1, le=100)
+    statement_timeout_ms: int = Field(60_000, ge=0)
+
+
+class ClusterSettings(BaseSettings):
+    """The project-owned PostgreSQL cluster (`PLANUNGSDATEN_CLUSTER_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PLANUNGSDATEN_CLUSTER_", extra="ignore")
+
+    data_dir: Path | None = Field(None, description="default: <data_dir>/postgres")
+    pg_bindir: Path | None = Field(None, description="directory holding initdb and pg_ctl")
+    port: int | None = Field(None, ge=1024, le=65535, description="default: a free port")
+    database: str = "planungsdaten"
+    user: str = "planungsdaten"
+    start_timeout_s: int = Field(60, ge=5)
+
+
+class HarvestSettings(BaseSettings):
+    """Harvesting (`PLANUNGSDATEN_HARVEST_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PLANUNGSDATEN_HARVEST_", extra="ignore")
+
+    batch_size: int = Field(5_000, ge=100, le=1_000_000)
+    max_download_bytes: int = Field(20 * 1024**3, ge=1024)
+    http_timeout_s: float = Field(300.0, gt=0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one process, passed explicitly to whoever needs them."""
+
+    app: AppSettings = field(default_factory=lambda: AppSettings())
+    database: DatabaseSettings = field(default_factory=lambda: DatabaseSettings())
+    cluster: ClusterSettings = field(default_factory=lambda: ClusterSettings())
+    harvest: HarvestSettings = field(default_factory=lambda: HarvestSettings())
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.cluster.data_dir or self.app.data_dir / "postgres"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.app.data_dir / "raw"
+
+    def with_database_url(self, url: str) -> Settings:
+        """A copy whose database URL points at `url` (e.g. the managed cluster)."""
+        db = self.database.model_copy(update={"url": SecretStr(url)})
+        return replace(self, database=db)
