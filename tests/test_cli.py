@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,12 @@ def test_find_python_script_finds_312_or_newer() -> None:
         check=True,
     )
     assert version.stdout.strip() == "True"
+
+
+def test_serve_on_a_busy_port_says_so(env: dict[str, str], live_port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", live_port))
+        busy.listen()
+        result = CliRunner().invoke(app, ["serve", "--port", str(live_port)], env=env)
+    assert result.exit_code == 1
+    assert f"Port {live_port} auf 127.0.0.1 ist belegt" in result.output

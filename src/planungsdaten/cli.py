@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -237,10 +238,20 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
 
     from planungsdaten.app import create_app
 
+    host, port = host or settings.app.host, port or settings.app.port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise _fail(
+                f"Port {port} auf {host} ist belegt ({e.strerror}). Läuft der Dienst schon? "
+                f"Sonst einen anderen Port wählen: PLANUNGSDATEN_PORT=8001 make run"
+            ) from e
     uvicorn.run(
         create_app(settings),
-        host=host or settings.app.host,
-        port=port or settings.app.port,
+        host=host,
+        port=port,
         log_level="info",
         proxy_headers=True,
     )

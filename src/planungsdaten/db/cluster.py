@@ -298,36 +298,22 @@ class ManagedCluster:
         port = self._choose_port()
         options = f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
         try:
-            subprocess.run(
+            self._run(
                 [
                     self._tool("pg_ctl"),
                     "start",
-                    "-D",
-                    str(self.data_dir),
-                    "-l",
-                    str(self.log_file),
-                    "-w",
-                    "-t",
-                    str(self.start_timeout_s),
-                    "-o",
-                    options,
+                    *("-D", str(self.data_dir), "-l", str(self.log_file)),
+                    *("-w", "-t", str(self.start_timeout_s), "-o", options),
                 ],
-                user=self.run_as,
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd="/",
                 # own session: Ctrl-C in the terminal reaches the service, which then stops
                 # the cluster in order, instead of killing the postmaster underneath it
                 start_new_session=True,
             )
-        except subprocess.CalledProcessError as e:
+        except ClusterError as e:
             tail = ""
             with contextlib.suppress(OSError):
                 tail = "\n".join(self.log_file.read_text().splitlines()[-10:])
-            raise ClusterError(
-                f"PostgreSQL did not start on port {port}: {e.stderr.strip()}\n{tail}"
-            ) from e
+            raise ClusterError(f"PostgreSQL did not start on port {port}: {e}\n{tail}") from e
         log.info("PostgreSQL started on 127.0.0.1:%d", port)
         self._ensure_database(port)
         return True

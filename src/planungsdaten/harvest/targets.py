@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import shapely
 
-from planungsdaten.harvest.geometry import as_multipolygon
+from planungsdaten.harvest.geometry import multipolygons_ewkb
 
 if TYPE_CHECKING:
     from planungsdaten.harvest.sources import SourceDefinition
@@ -121,6 +121,7 @@ def map_municipalities(
     prefix = source.filter.ags_prefix
     out = MappedBatch()
     attributes = frame.drop(columns="geometry").to_dict("records")
+    ewkbs, problems = multipolygons_ewkb(frame.geometry.to_numpy(), STORAGE_SRID)
     for i, (row, geom) in enumerate(zip(attributes, frame.geometry, strict=True)):
         ref = f"Objekt {offset + i + 1}"
         ars = _text(row.get(mapping["ars"])) if "ars" in mapping else None
@@ -148,14 +149,13 @@ def map_municipalities(
         if prefix and not ags.startswith(prefix):
             out.skipped += 1
             continue
-        multi, problem = as_multipolygon(geom)
-        if multi is None:
-            out.rejections.append(Rejection(f"AGS {ags}", problem or "", _record(row, geom)))
+        ewkb = ewkbs[i]
+        if ewkb is None:
+            out.rejections.append(Rejection(f"AGS {ags}", problems[i] or "", _record(row, geom)))
             continue
         name = _text(row.get(mapping["name"])) if "name" in mapping else None
         district = _text(row.get(mapping["district"])) if "district" in mapping else None
         district = district or DISTRICTS_SACHSEN_ANHALT.get(ags[:5])
-        ewkb = shapely.to_wkb(shapely.set_srid(multi, STORAGE_SRID), include_srid=True)
         out.rows.append((ags, ars, name, district, ewkb))
         out.keys.append(ags)
     return out
