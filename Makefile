@@ -7,7 +7,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SAMPLE := sample_data/VG250_GEM_Beispiel.gpkg
+SAMPLE := sample_data/.generated
 
 .PHONY: help run test setup system venv sample lint typecheck pytest bench stop clean distclean
 
@@ -39,8 +39,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 sample: $(SAMPLE)
 
-$(SAMPLE): sample_data/generate.py $(STAMP)
+$(SAMPLE): sample_data/generate.py sample_data/cadastre.py $(STAMP)
 	$(BIN)/python sample_data/generate.py
+	@touch $(SAMPLE)
 
 run: setup
 	$(BIN)/planungsdaten run
@@ -65,7 +66,7 @@ stop:
 
 clean: stop
 	@if [ -x $(BIN)/planungsdaten ]; then $(BIN)/planungsdaten -q db destroy; fi
-	rm -rf .data $(SAMPLE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .data $(SAMPLE) sample_data/*.gpkg sample_data/*.xml sample_data/*.gml sample_data/*.zip sample_data/*.csv sample_data/*.gfs .pytest_cache .mypy_cache .ruff_cache
 
 distclean: clean
 	rm -rf $(VENV)

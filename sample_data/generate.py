@@ -8,7 +8,19 @@ free of licence duties. Files are written in the real source formats:
 - `VG250_GEM_Beispiel.gpkg`, layer `vg250_gem`: columns as in BKG VG250 (ADE, GF, ARS,
   AGS, GEN, BEZ), EPSG:25832.
 
-Later issues extend it with parcels, buildings, vacancy, census grid, traffic and plans.
+A synthetic cadastre of Mücheln (`cadastre.py`: about 3,600 parcels, 4,200 buildings,
+2,900 addresses, land use tiling a 5.5 km x 3.6 km area around the town):
+
+- `ALKIS_NAS_Beispiel.xml`: ALKIS NAS, GeoInfoDok 7.1 `AX_Bestandsdatenauszug` with
+  AX_Flurstueck, AX_Gebaeude, AX_LagebezeichnungMitHausnummer, AX_LagebezeichnungKatalogeintrag,
+  AX_Gemarkung, AP_PTO (house numbers, about 90 % of the addresses) and the land-use objects.
+- `ALKIS_vereinfacht_Beispiel.zip`: ALKIS-vereinfacht as Shapefiles `flurstueck`,
+  `gebaeudebauwerk`, `nutzung` (UTF-8).
+- `ALKIS_vereinfacht_Flurstueck.gml`: the parcels as a WFS 2.0 GetFeature response
+  (`ave:Flurstueck`, GML 3.2).
+- `Hauskoordinaten_Beispiel.csv`: the addresses as "Hauskoordinaten Deutschland" (HK-DE).
+
+Later issues extend it with vacancy, census grid, traffic and plans.
 Run: `python sample_data/generate.py [OUT_DIR]` (default: this folder).
 """
 
@@ -22,9 +34,17 @@ import pyogrio
 import shapely
 from shapely.geometry import MultiPoint, Point, Polygon
 
+if __package__ in (None, ""):  # run as a script: make the `sample_data` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sample_data import cadastre
+
 HERE = Path(__file__).resolve().parent
 SAMPLE_AGS = "15088235"
 BOUNDARIES_FILE = "VG250_GEM_Beispiel.gpkg"
+NAS_FILE = "ALKIS_NAS_Beispiel.xml"
+AVE_ZIP_FILE = "ALKIS_vereinfacht_Beispiel.zip"
+AVE_GML_FILE = "ALKIS_vereinfacht_Flurstueck.gml"
+ADDRESS_CSV_FILE = "Hauskoordinaten_Beispiel.csv"
 
 # AGS, name (GEN), BEZ, centre easting/northing in EPSG:25832 (rounded real centres)
 MUNICIPALITIES: list[tuple[str, str, str, float, float]] = [
@@ -75,8 +95,17 @@ def generate(out_dir: Path = HERE) -> list[Path]:
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2026-01-01T00:00:00.000Z"})
     path = out_dir / BOUNDARIES_FILE
     path.unlink(missing_ok=True)
-    boundaries().to_file(path, layer="vg250_gem", driver="GPKG", engine="pyogrio")
-    return [path]
+    municipalities = boundaries()
+    municipalities.to_file(path, layer="vg250_gem", driver="GPKG", engine="pyogrio")
+    muecheln = municipalities.set_index("AGS").geometry[SAMPLE_AGS]
+    written = cadastre.write_cadastre(
+        cadastre.build_cadastre(muecheln),
+        nas=out_dir / NAS_FILE,
+        ave_zip=out_dir / AVE_ZIP_FILE,
+        ave_gml=out_dir / AVE_GML_FILE,
+        addresses_csv=out_dir / ADDRESS_CSV_FILE,
+    )
+    return [path, *written]
 
 
 if __name__ == "__main__":

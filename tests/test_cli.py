@@ -41,7 +41,7 @@ def test_harvest_command_loads_and_reports(
     definitions: Path, env: dict[str, str], engine: Engine
 ) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["harvest", "--dir", str(definitions)], env=env)
+    result = runner.invoke(app, ["harvest", "--all", "--dir", str(definitions)], env=env)
     assert result.exit_code == 0, result.output
     assert "sample-gemeinden" in result.output and "succeeded" in result.output
     with engine.connect() as conn:
@@ -60,7 +60,7 @@ def test_failed_harvest_exits_1(definitions: Path, env: dict[str, str]) -> None:
     path = definitions / "gemeinden.yaml"
     content = path.read_text("utf-8")
     path.write_text(content.replace("path: /", "path: /nicht/da/"), "utf-8")
-    result = CliRunner().invoke(app, ["harvest", "--dir", str(definitions)], env=env)
+    result = CliRunner().invoke(app, ["harvest", "--all", "--dir", str(definitions)], env=env)
     assert result.exit_code == 1
     assert "fehlgeschlagen" in result.output
 

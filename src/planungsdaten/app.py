@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from planungsdaten import __version__
-from planungsdaten.api import health, municipalities
+from planungsdaten.api import health, municipalities, sources
 from planungsdaten.api.errors import add_exception_handlers
 from planungsdaten.db.cluster import cluster_from_settings
 from planungsdaten.db.engine import make_engine
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     app.include_router(health.router)
     app.include_router(municipalities.router)
+    app.include_router(sources.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/ogc", ogc, name="ogc")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +21,14 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 from planungsdaten.db.cluster import cluster_from_settings
 from planungsdaten.db.engine import make_engine
 from planungsdaten.db.migrate import upgrade
 from planungsdaten.errors import PlanungsdatenError
 from planungsdaten.harvest.errors import HarvestError, SourceDefinitionError, UnknownSourceError
-from planungsdaten.harvest.run import HarvestResult, harvest
+from planungsdaten.harvest.run import HarvestResult, harvest, latest_runs, versions
 from planungsdaten.harvest.sources import SourceDefinition, load_sources
 from planungsdaten.settings import Settings
 
@@ -178,23 +180,49 @@ def _harvest_with_progress(
     return outcomes
 
 
+def _table_console() -> Console:
+    # wide enough that ids and messages are not cut when the output goes to a file or pipe
+    return Console(width=max(shutil.get_terminal_size((160, 24)).columns, 160))
+
+
 def _print_outcomes(
     sources: list[SourceDefinition], outcomes: list[HarvestResult | HarvestError]
 ) -> None:
-    """One line per source, readable by people and by scripts."""
+    """The summary table: one row per source."""
+    table = Table(
+        "Quelle",
+        "Status",
+        "gelesen",
+        "geladen",
+        "abgewiesen",
+        "repariert",
+        "übersprungen",
+        "Hinweis",
+        title="Ernte",
+    )
     for source, outcome in zip(sources, outcomes, strict=True):
         if isinstance(outcome, HarvestError):
-            typer.echo(f"{source.id}: fehlgeschlagen: {outcome}")
+            table.add_row(source.id, "fehlgeschlagen", "", "", "", "", "", str(outcome))
         else:
-            typer.echo(
-                f"{source.id}: {outcome.status} ({outcome.read} gelesen, {outcome.loaded} "
-                f"geladen, {outcome.rejected} abgewiesen, {outcome.skipped} übersprungen)"
+            table.add_row(
+                source.id,
+                outcome.status,
+                str(outcome.read),
+                str(outcome.loaded),
+                str(outcome.rejected),
+                str(outcome.repaired),
+                str(outcome.skipped),
+                outcome.message or "",
             )
+    _table_console().print(table)
 
 
 @app.command("harvest")
 def harvest_command(
-    source_ids: Annotated[list[str] | None, typer.Argument(help="source ids; none = all")] = None,
+    source_ids: Annotated[list[str] | None, typer.Argument(help="source ids")] = None,
+    all_sources: Annotated[
+        bool, typer.Option("--all", help="every enabled source in the definitions folder")
+    ] = False,
     directory: Annotated[
         Path | None, typer.Option("--dir", help="definitions folder (default: harvesters/)")
     ] = None,
@@ -202,8 +230,12 @@ def harvest_command(
 ) -> None:
     """Harvest sources into PostGIS. Exit 1 if any harvest failed."""
     base = Settings()
+    if not source_ids and not all_sources:
+        raise _fail("Quellen-IDs oder --all angeben (Liste: planungsdaten sources)", 2)
     try:
         sources = _select_sources(base, source_ids or [], directory)
+        if all_sources and not source_ids:
+            sources = [s for s in sources if s.enabled]
         with _database(base) as settings:
             upgrade(make_engine(settings.database))
             outcomes = _harvest_with_progress(settings, sources, force)
@@ -226,8 +258,86 @@ def sources_command(
         sources = load_sources(directory or settings.app.harvesters_dir)
     except SourceDefinitionError as e:
         raise _fail(str(e), 2) from e
+    table = Table("id", "Titel", "Zugang", "Ziele", "Protokoll", "Format", "aktiv")
     for s in sources.values():
-        typer.echo(f"{s.id}\t{s.access}\t{s.target}\t{s.title}")
+        table.add_row(
+            s.id,
+            s.title,
+            s.access,
+            ", ".join(s.targets),
+            s.protocol.type,
+            s.format.type,
+            "ja" if s.enabled else "nein",
+        )
+    _table_console().print(table)
+
+
+@app.command("runs")
+def runs_command(
+    source_id: Annotated[str | None, typer.Argument(help="only this source")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+) -> None:
+    """The latest harvest runs with their counts and messages."""
+    try:
+        with _database(Settings()) as settings:
+            engine = make_engine(settings.database)
+            upgrade(engine)
+            with engine.connect() as conn:
+                rows = latest_runs(conn, source_id, limit)
+    except PlanungsdatenError as e:
+        raise _fail(str(e)) from e
+    table = Table(
+        "Lauf",
+        "Quelle",
+        "Status",
+        "Beginn",
+        "gelesen",
+        "geladen",
+        "abgewiesen",
+        "repariert",
+        "übersprungen",
+        "Meldung",
+    )
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["source_id"],
+            r["status"],
+            f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+            str(r["records_read"]),
+            str(r["records_loaded"]),
+            str(r["records_rejected"]),
+            str(r["records_repaired"]),
+            str(r["records_skipped"]),
+            r["message"] or "",
+        )
+    _table_console().print(table)
+
+
+@app.command("versions")
+def versions_command(source_id: Annotated[str, typer.Argument()]) -> None:
+    """Every dataset version of a source (data is kept for the current ones)."""
+    try:
+        with _database(Settings()) as settings:
+            engine = make_engine(settings.database)
+            upgrade(engine)
+            with engine.connect() as conn:
+                rows = versions(conn, source_id)
+    except PlanungsdatenError as e:
+        raise _fail(str(e)) from e
+    table = Table("Version", "Tabelle", "Ebene", "Status", "Objekte", "sha256", "veröffentlicht")
+    for r in rows:
+        published = f"{r['published_at']:%Y-%m-%d %H:%M}" if r["published_at"] else ""
+        table.add_row(
+            str(r["id"]),
+            r["target_table"],
+            r["layer"],
+            r["status"],
+            str(r["feature_count"] or ""),
+            r["checksum_sha256"][:12],
+            published,
+        )
+    _table_console().print(table)
 
 
 # -- serving -------------------------------------------------------------------------------
@@ -281,7 +391,8 @@ def run(
     """
     base = Settings()
     try:
-        sources = list(load_sources(base.app.harvesters_dir / "sample").values())
+        sample = load_sources(base.app.harvesters_dir / "sample").values()
+        sources = [s for s in sample if s.enabled]
         with _database(base) as settings:
             upgrade(make_engine(settings.database))
             outcomes = _harvest_with_progress(settings, sources, force=False)

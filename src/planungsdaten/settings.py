@@ -27,6 +27,9 @@ class AppSettings(BaseSettings):
     ogc_dir: Path = PROJECT_DIR / "ogc"
     log_level: str = "INFO"
     migrate_on_start: bool = Field(True, description="apply pending migrations at start-up")
+    enable_harvest_api: bool = Field(
+        False, description="allow POST /api/sources/{id}/harvest (until roles exist)"
+    )
     ogc_reload_interval_s: float = Field(
         5.0, ge=0, description="how often /ogc checks the catalogue for new datasets"
     )
@@ -72,9 +75,21 @@ class HarvestSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PLANUNGSDATEN_HARVEST_", extra="ignore")
 
-    batch_size: int = Field(5_000, ge=100, le=1_000_000)
+    batch_size: int = Field(20_000, ge=100, le=1_000_000)
+    maintenance_work_mem: str = Field(
+        "256MB", pattern=r"^[0-9]+(kB|MB|GB)$", description="for index builds during a swap"
+    )
     max_download_bytes: int = Field(20 * 1024**3, ge=1024)
     http_timeout_s: float = Field(300.0, gt=0)
+    http_total_timeout_s: float = Field(
+        3600.0, gt=0, description="deadline for one download, all attempts included"
+    )
+    http_retries: int = Field(
+        3, ge=0, le=20, description="further attempts after a transient failure (5xx, 429, network)"
+    )
+    http_backoff_s: float = Field(
+        1.0, ge=0, description="wait before the first retry; doubles with every further one"
+    )
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -64,7 +66,7 @@ def test_sample_loads_reprojected_with_provenance(
     assert srid == 25832 and inside is True
     run = _runs(engine)[-1]
     assert (run["status"], run["records_read"], run["records_loaded"]) == ("succeeded", 8, 8)
-    assert run["dataset_version_id"] == result.version_id and run["finished_at"] is not None
+    assert run["dataset_version_ids"] == [result.version_id] and run["finished_at"] is not None
 
 
 def test_reprojects_from_another_crs(
@@ -99,7 +101,8 @@ def test_unchanged_source_is_skipped_and_force_replaces(
         )
     assert statuses == {first.version_id: "superseded", forced.version_id: "current"}
     # a changed mapping reloads an unchanged file
-    renamed = sample_source.model_copy(update={"mapping": {"ars": "ARS"}})
+    layer = sample_source.layers[0].model_copy(update={"mapping": {"ars": "ARS"}})
+    renamed = sample_source.model_copy(update={"layers": [layer]})
     assert harvest(engine, renamed, settings).status == "succeeded"
     assert _municipalities(engine)["15088235"][0] is None
 
@@ -139,7 +142,7 @@ def _assert_previous_still_served(engine: Engine, before: dict[str, tuple[str, i
     assert _municipalities(engine) == before
     run = _runs(engine)[-1]
     assert run["status"] == "failed" and run["message"]
-    assert run["dataset_version_id"] is None
+    assert run["dataset_version_ids"] == []
     with engine.connect() as conn:
         assert (
             conn.execute(
@@ -207,14 +210,26 @@ def test_readers_see_old_or_new_never_a_mix(
     frame.geometry = frame.geometry.buffer(-10)
     path = tmp_path / "neu.gpkg"
     frame.to_file(path, layer="vg250_gem", driver="GPKG")
-    # a reader holding a snapshot from before the swap still sees the old version whole
+    outcome: list[object] = []
+    # a reader inside a snapshot taken before the swap sees the old version whole, while
+    # the swap waits for it; afterwards everyone sees the new version whole
     with engine.connect() as reader:
         reader.execute(text("BEGIN ISOLATION LEVEL REPEATABLE READ"))
         assert reader.execute(text("SELECT count(*) FROM municipality")).scalar_one() == 8
-        second = harvest(engine, with_file(sample_source, path), settings)
-        names = reader.execute(text("SELECT DISTINCT dataset_version_id FROM municipality")).all()
-        assert names == [(first.version_id,)]
+        worker = threading.Thread(
+            target=lambda: outcome.append(harvest(engine, with_file(sample_source, path), settings))
+        )
+        worker.start()
+        for _ in range(20):
+            rows = reader.execute(
+                text("SELECT DISTINCT dataset_version_id, name LIKE '%(neu)' FROM municipality")
+            ).all()
+            assert rows == [(first.version_id, False)]
+            time.sleep(0.05)
         reader.execute(text("COMMIT"))
+    worker.join(timeout=60)
+    second = outcome[0]
+    assert isinstance(second, HarvestResult) and second.status == "succeeded"
     assert {v for _, v in _municipalities(engine).values()} == {second.version_id}
     assert all(name.endswith("(neu)") for name, _ in _municipalities(engine).values())
 

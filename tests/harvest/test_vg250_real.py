@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from planungsdaten.harvest.run import harvest
-from planungsdaten.harvest.sources import FileProtocol, SourceDefinition, VectorFormat
+from planungsdaten.harvest.sources import FileProtocol, Format, Layer, SourceDefinition
 from planungsdaten.settings import Settings
 
 FIXTURE = "real/vg250/VG250_GEM_simplified_2022.zip"
@@ -24,9 +24,8 @@ def vg250(shared_fixtures: Path) -> SourceDefinition:
         attribution="© GeoBasis-DE / BKG (2022)",
         access="open",
         protocol=FileProtocol(type="file", path=shared_fixtures / FIXTURE),
-        format=VectorFormat(type="shapefile"),
-        target="municipality",
-        mapping={"ars": "ARS"},
+        format=Format(type="shapefile"),
+        layers=[Layer(target="municipality", mapping={"ars": "ARS"})],
     )
 
 

@@ -8,12 +8,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from planungsdaten.api.sources import HarvestDisabledError
 from planungsdaten.db.errors import DatabaseUnavailableError
 from planungsdaten.errors import InvalidRequestError, NotFoundError, PlanungsdatenError
+from planungsdaten.harvest.errors import SourceDefinitionError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STATUS_CODES: dict[type[Exception], int] = {
+    HarvestDisabledError: 403,
+    SourceDefinitionError: 500,
     NotFoundError: 404,
     InvalidRequestError: 422,
     DatabaseUnavailableError: 503,

@@ -1,9 +1,11 @@
-"""One harvest run: fetch, stream, map, COPY to staging, swap atomically, record the run.
+"""One harvest run: fetch, stream, map, COPY into a new partition, swap atomically, record.
 
-Readers see the previous version or the new one, never a mix: the old rows are replaced
-inside one transaction. A failed run leaves the previous version served and is recorded,
-with its message, in `harvest_run`; every record that was not loaded is in
-`rejected_record` with its reason (read = loaded + rejected + skipped).
+Every canonical table is partitioned by dataset_version_id. A run COPYs each layer into a
+fresh table without indexes (fast), then, in the same transaction, attaches it as the
+new version's partition (indexes are built then) and detaches and drops the previous
+one. Readers see the previous version or the new one, never a mix. A failed or killed run
+rolls back as a whole: the previous version stays served. Every record read is loaded,
+rejected (`rejected_record`, with reason and raw record) or skipped by the source's filter.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,9 +25,9 @@ from planungsdaten.db.copy import copy_rows, driver_connection
 from planungsdaten.db.queries import query
 from planungsdaten.harvest.errors import ConflictError, HarvestError, NothingLoadedError
 from planungsdaten.harvest.fetch import Fetched, fetch
-from planungsdaten.harvest.sources import SourceDefinition
-from planungsdaten.harvest.targets import TARGETS, Rejection, Target
-from planungsdaten.harvest.vector import count_features, read_batches
+from planungsdaten.harvest.readers import count_layer, read_layer
+from planungsdaten.harvest.sources import Layer, SourceDefinition
+from planungsdaten.harvest.targets import TARGETS, Rejection, Repair, Target, map_frame
 from planungsdaten.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,18 +42,39 @@ class Progress(Protocol):
 
 
 @dataclass(frozen=True)
+class LayerResult:
+    """Counts of one layer of a run."""
+
+    layer: str
+    target: str
+    version_id: int
+    read: int
+    loaded: int
+    rejected: int
+    repaired: int
+    skipped: int
+
+
+@dataclass(frozen=True)
 class HarvestResult:
     """What a run did, as recorded in `harvest_run`."""
 
     run_id: int
     source_id: str
     status: str
-    version_id: int | None
+    version_ids: tuple[int, ...]
     read: int
     loaded: int
     rejected: int
     skipped: int
+    repaired: int = 0
     message: str | None = None
+    layers: tuple[LayerResult, ...] = ()
+
+    @property
+    def version_id(self) -> int | None:
+        """The dataset version, for single-layer sources."""
+        return self.version_ids[0] if len(self.version_ids) == 1 else None
 
 
 @dataclass
@@ -59,12 +82,13 @@ class _Counts:
     read: int = 0
     loaded: int = 0
     rejected: int = 0
+    repaired: int = 0
     skipped: int = 0
 
 
 def definition_sha256(source: SourceDefinition) -> str:
     """Fingerprint of the definition: a changed mapping reloads an unchanged file."""
-    payload = source.model_dump_json(exclude={"path"})
+    payload = source.model_dump_json(exclude={"path", "enabled"})
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -80,7 +104,6 @@ def register_source(conn: Connection, source: SourceDefinition) -> None:
             "licence": source.licence,
             "attribution": source.attribution,
             "access": source.access,
-            "target_table": source.target,
             "hvd_category": source.hvd_category,
             "schedule": source.schedule,
             "definition": source.model_dump_json(exclude={"path"}),
@@ -89,136 +112,188 @@ def register_source(conn: Connection, source: SourceDefinition) -> None:
     )
 
 
-def _record_rejections(book: Connection, run_id: int, rejections: Sequence[Rejection]) -> None:
-    if rejections:
-        book.execute(
-            query("insert_rejected"),
-            [
-                {
-                    "run_id": run_id,
-                    "ref": r.ref,
-                    "reason": r.reason,
-                    "record": json.dumps(r.record, ensure_ascii=False),
-                }
-                for r in rejections
-            ],
-        )
+class _Book:
+    """Bookkeeping outside the load transaction, so it survives a rollback."""
+
+    def __init__(self, conn: Connection, run_id: int) -> None:
+        self.conn, self.run_id = conn, run_id
+
+    def rejections(self, rejections: Sequence[Rejection]) -> None:
+        if rejections:
+            self.conn.execute(
+                query("insert_rejected"),
+                [
+                    {
+                        "run_id": self.run_id,
+                        "ref": r.ref,
+                        "reason": r.reason,
+                        "record": json.dumps(r.record, ensure_ascii=False),
+                    }
+                    for r in rejections
+                ],
+            )
+
+    def repairs(self, repairs: Sequence[Repair]) -> None:
+        if repairs:
+            self.conn.execute(
+                query("insert_repaired"),
+                [{"run_id": self.run_id, "ref": r.ref, "reason": r.reason} for r in repairs],
+            )
 
 
-def _stage_name(target: Target) -> str:
-    return f"stage_{target.table}"
+def _partition(target: Target, version_id: int) -> str:
+    return f"{target.table}_v{version_id}"
 
 
-def _load(
+def _load_layer(
     conn: Connection,
-    book: Connection,
-    run_id: int,
+    book: _Book,
     source: SourceDefinition,
-    target: Target,
+    layer: Layer,
     fetched: Fetched,
     settings: Settings,
-    counts: _Counts,
     progress: Progress | None,
-) -> int:
-    """Everything inside the load transaction; returns the new dataset_version id."""
+    counts: _Counts,
+) -> LayerResult:
+    """COPY one layer into a new partition and swap it in (inside the caller's transaction).
+
+    `counts` is updated as records go, so a failed layer still reports what it read."""
+    target = TARGETS[layer.target]
     version_id = int(
         conn.execute(
             query("insert_version"),
             {
                 "source_id": source.id,
+                "target_table": target.table,
+                "layer": layer.name,
                 "checksum": fetched.sha256,
                 "definition_sha256": definition_sha256(source),
-                "raw_path": str(fetched.path),
+                "raw_path": str(fetched.paths[0]),
             },
         ).scalar_one()
     )
     raw = driver_connection(conn)
     table = sql.Identifier(target.table)
-    stage = sql.Identifier(_stage_name(target))
-    key = sql.Identifier(target.key)
+    part_name = _partition(target, version_id)
+    part = sql.Identifier(part_name)
+    # a plain table without indexes: COPY is fastest there; ATTACH builds the indexes
     raw.execute(
-        sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
-            stage, table
+        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(
+            part, table
         )
     )
     if progress is not None:
-        progress.start(count_features(fetched.path, source.format))
-    for frame in read_batches(fetched.path, source.format, source.crs, settings.harvest.batch_size):
-        mapped = target.map_batch(frame, source, counts.read)
+        progress.start(count_layer(fetched.paths_for(layer.layer), source.format, layer.layer))
+    for frame in read_layer(
+        fetched.paths_for(layer.layer),
+        source.format,
+        layer.layer,
+        source.crs,
+        settings.harvest.batch_size,
+    ):
+        mapped = map_frame(frame, layer, source, counts.read)
         counts.read += len(frame)
         counts.skipped += mapped.skipped
         counts.rejected += len(mapped.rejections)
-        _record_rejections(book, run_id, mapped.rejections)
+        counts.repaired += len(mapped.repairs)
+        book.rejections(mapped.rejections)
+        book.repairs(mapped.repairs)
+        mapped.columns["dataset_version_id"] = [version_id] * mapped.count  # type: ignore[assignment]
         copy_rows(
-            raw,
-            _stage_name(target),
-            target.columns,
-            target.copy_types,
-            ((*row, version_id) for row in mapped.rows),
+            raw, part_name, target.column_names, target.copy_types, mapped.rows(target.column_names)
         )
         if progress is not None:
             progress.advance(len(frame))
 
-    # the same key twice in one source: keep the first, reject the others
-    duplicates = raw.execute(
-        sql.SQL(
-            "DELETE FROM {stage} s USING (SELECT ctid, row_number() OVER "
-            "(PARTITION BY {key} ORDER BY ctid) AS n FROM {stage}) d "
-            "WHERE s.ctid = d.ctid AND d.n > 1 RETURNING s.{key}"
-        ).format(stage=stage, key=key)
-    ).fetchall()
-    dup_rejections = [
-        Rejection(
-            f"{target.key.upper()} {k}",
-            f"{target.key.upper()} {k} kommt in der Quelle mehrfach vor; "
-            "das erste Objekt wurde übernommen",
-            {target.key: str(k)},
-        )
-        for (k,) in duplicates
-    ]
-    counts.rejected += len(dup_rejections)
-    _record_rejections(book, run_id, dup_rejections)
+    if target.key is not None:
+        # the same key twice in one source: keep the first, reject the others (the cheap
+        # aggregate first; the delete only runs when there is something to delete)
+        key = sql.Identifier(target.key)
+        duplicates = []
+        if raw.execute(
+            sql.SQL("SELECT 1 FROM {part} GROUP BY {key} HAVING count(*) > 1 LIMIT 1").format(
+                part=part, key=key
+            )
+        ).fetchone():
+            duplicates = raw.execute(
+                sql.SQL(
+                    "DELETE FROM {part} p USING (SELECT ctid, row_number() OVER "
+                    "(PARTITION BY {key} ORDER BY ctid) AS n FROM {part}) d "
+                    "WHERE p.ctid = d.ctid AND d.n > 1 RETURNING p.{key}"
+                ).format(part=part, key=key)
+            ).fetchall()
+        label = target.key.replace("_", " ")
+        dup = [
+            Rejection(
+                f"{layer.name} {k}",
+                f"{label} {k} kommt in der Quelle mehrfach vor; das erste Objekt wurde übernommen",
+                {target.key: str(k)},
+            )
+            for (k,) in duplicates
+        ]
+        counts.rejected += len(dup)
+        book.rejections(dup)
 
-    conn.execute(
-        text(
-            f"DELETE FROM {target.table} WHERE dataset_version_id IN "
-            "(SELECT id FROM dataset_version WHERE source_id = :source_id)"
-        ),
-        {"source_id": source.id},
-    )
-    clashes = raw.execute(
-        sql.SQL(
-            "SELECT s.{key}, v.source_id FROM {stage} s JOIN {table} t USING ({key}) "
-            "JOIN dataset_version v ON v.id = t.dataset_version_id ORDER BY 1 LIMIT 5"
-        ).format(stage=stage, table=table, key=key)
-    ).fetchall()
-    if clashes:
-        listed = ", ".join(f"{k} (Quelle '{s}')" for k, s in clashes)
-        raise ConflictError(
-            f"Quelle '{source.id}': {target.key.upper()} bereits von einer anderen Quelle "
-            f"geladen: {listed}. Eine der Quellen einschränken (filter) oder entfernen."
-        )
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in target.columns)
-    raw.execute(
-        sql.SQL("INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}").format(
-            table=table, cols=columns, stage=stage
-        )
-    )
-    loaded = raw.execute(sql.SQL("SELECT count(*) FROM {}").format(stage)).fetchone()
+    loaded = raw.execute(sql.SQL("SELECT count(*) FROM {}").format(part)).fetchone()
     counts.loaded = int(loaded[0]) if loaded else 0
     if counts.loaded == 0:
         raise NothingLoadedError(
-            f"Quelle '{source.id}': kein einziges Objekt übernommen ({counts.read} gelesen, "
-            f"{counts.rejected} abgewiesen, {counts.skipped} außerhalb des Filters); "
-            "die bisherigen Daten bleiben bestehen"
+            f"Quelle '{source.id}', Ebene {layer.name}: kein einziges Objekt übernommen "
+            f"({counts.read} gelesen, {counts.rejected} abgewiesen, {counts.skipped} außerhalb "
+            "des Filters); die bisherigen Daten bleiben bestehen"
         )
-    # ST_Extent yields a box without SRID: state the storage SRID in the EWKT
+
+    previous = [
+        int(v)
+        for (v,) in conn.execute(
+            query("current_versions_of_target"),
+            {"source_id": source.id, "target_table": target.table, "layer": layer.name},
+        )
+    ]
+    others = conn.execute(
+        query("other_sources_of_target"), {"source_id": source.id, "target_table": target.table}
+    ).first()
+    if target.conflict_key is not None and others is not None:
+        key = sql.Identifier(target.conflict_key)
+        clashes = raw.execute(
+            sql.SQL(
+                "SELECT p.{key}, v.source_id FROM {part} p JOIN {table} t USING ({key}) "
+                "JOIN dataset_version v ON v.id = t.dataset_version_id "
+                "WHERE v.status = 'current' AND v.source_id <> %s ORDER BY 1 LIMIT 5"
+            ).format(part=part, table=table, key=key),
+            (source.id,),
+        ).fetchall()
+        if clashes:
+            listed = ", ".join(f"{k} (Quelle '{s}')" for k, s in clashes)
+            raise ConflictError(
+                f"Quelle '{source.id}': {target.conflict_key} bereits von einer anderen Quelle "
+                f"geladen: {listed}. Eine der Quellen einschränken (filter) oder entfernen."
+            )
+
+    # swap: the bound check lets ATTACH skip its validation scan
+    raw.execute(
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (dataset_version_id = {})").format(
+            part, sql.Identifier(f"{part_name}_bound"), sql.Literal(version_id)
+        )
+    )
+    raw.execute(
+        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+            table, part, sql.Literal(version_id)
+        )
+    )
+    for old in previous:
+        old_part = sql.Identifier(_partition(target, old))
+        raw.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(table, old_part))
+        raw.execute(sql.SQL("DROP TABLE {}").format(old_part))
+    conn.execute(
+        query("supersede_versions"),
+        {"source_id": source.id, "target_table": target.table, "layer": layer.name},
+    )
     extent = raw.execute(
         sql.SQL(
             "SELECT 'SRID=25832;' || ST_AsText(ST_Envelope(ST_Extent(geom)::geometry)) FROM {}"
-        ).format(stage)
+        ).format(part)
     ).fetchone()
-    conn.execute(query("supersede_versions"), {"source_id": source.id})
     conn.execute(
         query("publish_version"),
         {
@@ -227,7 +302,41 @@ def _load(
             "extent": extent[0] if extent else None,
         },
     )
-    return version_id
+    log.info(
+        "%s/%s: version %d, %d read, %d loaded, %d rejected, %d repaired, %d skipped",
+        source.id,
+        layer.name,
+        version_id,
+        counts.read,
+        counts.loaded,
+        counts.rejected,
+        counts.repaired,
+        counts.skipped,
+    )
+    return LayerResult(
+        layer.name,
+        target.table,
+        version_id,
+        counts.read,
+        counts.loaded,
+        counts.rejected,
+        counts.repaired,
+        counts.skipped,
+    )
+
+
+def _unchanged(book: Connection, source: SourceDefinition, fetched: Fetched) -> list[int] | None:
+    """The current versions if this very file was loaded with this very definition."""
+    current = book.execute(query("current_versions"), {"source_id": source.id}).all()
+    layers = {(layer.target, layer.name) for layer in source.layers}
+    if (
+        current
+        and {(r.target_table, r.layer) for r in current} == layers
+        and all(r.checksum_sha256 == fetched.sha256 for r in current)
+        and all(r.definition_sha256 == definition_sha256(source) for r in current)
+    ):
+        return [int(r.id) for r in current]
+    return None
 
 
 def harvest(
@@ -237,92 +346,135 @@ def harvest(
     *,
     force: bool = False,
     progress: Progress | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> HarvestResult:
-    """Harvest one source; raises a HarvestError subclass after recording a failed run."""
-    target = TARGETS[source.target]
-    counts = _Counts()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as book:
-        register_source(book, source)
-        run_id = int(book.execute(query("start_run"), {"source_id": source.id}).scalar_one())
+    """Harvest one source; raises a HarvestError subclass after recording a failed run.
 
-        def finish(
-            status: str, version_id: int | None, checksum: str | None, message: str | None
-        ) -> HarvestResult:
-            book.execute(
+    `on_start` receives the run id as soon as the run is recorded (for callers that
+    answer before the harvest ends)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        register_source(conn, source)
+        run_id = int(conn.execute(query("start_run"), {"source_id": source.id}).scalar_one())
+        if on_start is not None:
+            on_start(run_id)
+        book = _Book(conn, run_id)
+        layers: list[LayerResult] = []
+        tallies: list[_Counts] = []
+        fetched: Fetched | None = None
+
+        def finish(status: str, versions: Sequence[int], message: str | None) -> HarvestResult:
+            totals = _Counts(
+                read=sum(c.read for c in tallies),
+                loaded=sum(c.loaded for c in tallies),
+                rejected=sum(c.rejected for c in tallies),
+                repaired=sum(c.repaired for c in tallies),
+                skipped=sum(c.skipped for c in tallies),
+            )
+            if status == "failed":  # rolled back: nothing of it is served
+                totals.loaded = 0
+            conn.execute(
                 query("finish_run"),
                 {
                     "run_id": run_id,
                     "status": status,
-                    "checksum": checksum,
-                    "version_id": version_id,
-                    "read": counts.read,
-                    "loaded": counts.loaded,
-                    "rejected": counts.rejected,
-                    "skipped": counts.skipped,
+                    "checksum": fetched.sha256 if fetched else None,
+                    "version_ids": list(versions),
+                    "read": totals.read,
+                    "loaded": totals.loaded,
+                    "rejected": totals.rejected,
+                    "repaired": totals.repaired,
+                    "skipped": totals.skipped,
                     "message": message,
+                    "fetch_info": json.dumps(fetched.fetch_info) if fetched else None,
                 },
             )
             return HarvestResult(
                 run_id,
                 source.id,
                 status,
-                version_id,
-                counts.read,
-                counts.loaded,
-                counts.rejected,
-                counts.skipped,
+                tuple(versions),
+                totals.read,
+                totals.loaded,
+                totals.rejected,
+                totals.skipped,
+                totals.repaired,
                 message,
+                tuple(layers),
             )
 
-        fetched: Fetched | None = None
         try:
-            fetched = fetch(source, settings.raw_dir, settings.harvest)
-            current = book.execute(query("current_version"), {"source_id": source.id}).first()
-            if (
-                not force
-                and current is not None
-                and current.checksum_sha256 == fetched.sha256
-                and current.definition_sha256 == definition_sha256(source)
-            ):
+            previous = conn.execute(query("last_fetch"), {"source_id": source.id}).first()
+            fetched = fetch(source, settings, previous=previous)
+            unchanged = None if force else _unchanged(conn, source, fetched)
+            if unchanged is not None:
                 log.info("%s: unchanged (sha256 %s), skipped", source.id, fetched.sha256[:12])
-                return finish("unchanged", int(current.id), fetched.sha256, "Quelle unverändert")
-            with engine.begin() as conn:
-                version_id = _load(
-                    conn, book, run_id, source, target, fetched, settings, counts, progress
+                return finish("unchanged", unchanged, "Quelle unverändert")
+            with engine.begin() as load:
+                # one harvest of a source at a time, across processes and machines
+                locked = load.execute(
+                    text("SELECT pg_try_advisory_xact_lock(hashtext('harvest:' || :id))"),
+                    {"id": source.id},
+                ).scalar_one()
+                if not locked:
+                    raise HarvestError(
+                        f"Quelle '{source.id}' wird gerade von einem anderen Lauf geerntet; "
+                        "später erneut versuchen"
+                    )
+                # no other harvest of this source runs: earlier runs still 'running' were
+                # killed (their transactions rolled back by the server)
+                conn.execute(query("fail_stale_runs"), {"source_id": source.id, "run_id": run_id})
+                # index builds at ATTACH time are the largest server-side cost of a load
+                load.execute(
+                    text("SELECT set_config('maintenance_work_mem', :v, true)"),
+                    {"v": settings.harvest.maintenance_work_mem},
                 )
+                for layer in source.layers:
+                    tallies.append(_Counts())
+                    layers.append(
+                        _load_layer(
+                            load, book, source, layer, fetched, settings, progress, tallies[-1]
+                        )
+                    )
         except HarvestError as e:
-            finish("failed", None, fetched.sha256 if fetched else None, str(e))
+            finish("failed", [], str(e))
             raise
         except DBAPIError as e:
             message = f"Quelle '{source.id}': Datenbankfehler beim Laden: {e.orig}"
-            finish("failed", None, fetched.sha256 if fetched else None, message)
+            finish("failed", [], message)
             raise HarvestError(message) from e
         except Exception as e:
             # recorded so that no run stays 'running'; the caller still sees the original error
-            finish(
-                "failed", None, fetched.sha256 if fetched else None, f"Unerwarteter Fehler: {e!r}"
-            )
+            finish("failed", [], f"Unerwarteter Fehler: {e!r}")
             raise
-        log.info(
-            "%s: version %d, %d read, %d loaded, %d rejected, %d skipped",
-            source.id,
-            version_id,
-            counts.read,
-            counts.loaded,
-            counts.rejected,
-            counts.skipped,
-        )
-        return finish("succeeded", version_id, fetched.sha256, None)
+        return finish("succeeded", [r.version_id for r in layers], None)
 
 
-def latest_runs(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
-    """The most recent harvest runs, newest first."""
-    rows = conn.execute(
-        text(
-            "SELECT id, source_id, status, started_at, finished_at, records_read, "
-            "records_loaded, records_rejected, records_skipped, message "
-            "FROM harvest_run ORDER BY id DESC LIMIT :limit"
-        ),
-        {"limit": limit},
-    )
+def latest_runs(
+    conn: Connection, source_id: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The most recent harvest runs (of one source, or all), newest first."""
+    rows = conn.execute(query("latest_runs"), {"source_id": source_id, "limit": limit})
+    return [dict(r._mapping) for r in rows]
+
+
+def run_details(conn: Connection, run_id: int, limit: int = 1000) -> dict[str, Any] | None:
+    """One run with its rejected and repaired records (up to `limit` each)."""
+    row = conn.execute(text("SELECT * FROM harvest_run WHERE id = :id"), {"id": run_id}).first()
+    if row is None:
+        return None
+    details = dict(row._mapping)
+    details["rejected_records"] = [
+        dict(r._mapping)
+        for r in conn.execute(query("rejected_of_run"), {"run_id": run_id, "limit": limit})
+    ]
+    details["repaired_records"] = [
+        dict(r._mapping)
+        for r in conn.execute(query("repaired_of_run"), {"run_id": run_id, "limit": limit})
+    ]
+    return details
+
+
+def versions(conn: Connection, source_id: str) -> list[dict[str, Any]]:
+    """Every dataset version of a source, newest first (data is kept for current ones only)."""
+    rows = conn.execute(query("versions_of_source"), {"source_id": source_id})
     return [dict(r._mapping) for r in rows]

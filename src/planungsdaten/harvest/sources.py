@@ -1,12 +1,24 @@
-"""Declarative source definitions (`harvesters/**/*.yaml`), validated on load."""
+"""Declarative source definitions (`harvesters/**/*.yaml`), validated on load.
+
+A source is fetched once per run (protocol) and read in one format; each of its layers
+maps to one canonical table. A definition with a single layer may say `target` and
+`mapping` at the top level (and the layer name in `format.layer`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
@@ -20,6 +32,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
 class FileProtocol(_Strict):
     """A file on the local disk; relative paths are relative to the definition file."""
 
@@ -28,30 +46,75 @@ class FileProtocol(_Strict):
 
 
 class HttpProtocol(_Strict):
-    """A file downloaded over HTTP(S)."""
+    """A file downloaded over HTTP(S) (conditional GET, retries, size limit)."""
 
     type: Literal["http"]
     url: str
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
+    _check = field_validator("url")(_http_url)
 
 
-Protocol = Annotated[FileProtocol | HttpProtocol, Field(discriminator="type")]
+class WfsProtocol(_Strict):
+    """WFS 2.0 GetFeature, paged with STARTINDEX/COUNT; one layer per feature type."""
+
+    type: Literal["wfs"]
+    url: str
+    type_names: list[str] = Field(min_length=1)
+    page_size: int = Field(5000, ge=1, le=100_000)
+    srs_name: str | None = None
+    output_format: str | None = None
+    _check = field_validator("url")(_http_url)
 
 
-class VectorFormat(_Strict):
-    """A vector file GDAL reads (GeoPackage, zipped Shapefile, GeoJSON, GML)."""
+class OgcApiProtocol(_Strict):
+    """OGC API Features, following `next` links."""
 
-    type: Literal["gpkg", "shapefile", "geojson", "gml"]
+    type: Literal["ogcapi"]
+    url: str
+    collection: str
+    limit: int = Field(1000, ge=1, le=100_000)
+    crs: str | None = None
+    _check = field_validator("url")(_http_url)
+
+
+class AtomProtocol(_Strict):
+    """INSPIRE pre-defined ATOM download service: service feed → dataset feed → files."""
+
+    type: Literal["atom"]
+    url: str
+    dataset_id: str | None = None
+    crs: str | None = None
+    _check = field_validator("url")(_http_url)
+
+
+Protocol = Annotated[
+    FileProtocol | HttpProtocol | WfsProtocol | OgcApiProtocol | AtomProtocol,
+    Field(discriminator="type"),
+]
+
+
+class Format(_Strict):
+    """How the fetched file is read.
+
+    Vector files (gpkg, shapefile, geojson, gml) go through GDAL; `nas` is ALKIS NAS XML
+    (parsed with lxml); `csv` has coordinates (`x`/`y`) or a WKT column.
+    """
+
+    type: Literal["gpkg", "shapefile", "geojson", "gml", "nas", "csv"]
     layer: str | None = None
-    member: str | None = Field(None, description="path of the dataset inside a ZIP archive")
+    member: str | None = Field(None, description="dataset inside a ZIP archive")
     where: str | None = Field(None, description="OGR SQL attribute filter, e.g. GF = 4")
-    encoding: str | None = Field(None, description="attribute encoding when the file lacks it")
+    encoding: str | None = Field(None, description="attribute/CSV encoding if not detected")
+    delimiter: str | None = Field(None, max_length=1, description="CSV; detected if unset")
+    decimal: Literal[".", ","] = "."
+    x: str | None = Field(None, description="CSV column with the x coordinate (easting)")
+    y: str | None = Field(None, description="CSV column with the y coordinate (northing)")
+    wkt: str | None = Field(None, description="CSV column with a WKT geometry")
+
+    @model_validator(mode="after")
+    def _csv_geometry(self) -> Format:
+        if self.type == "csv" and not ((self.x and self.y) or self.wkt):
+            raise ValueError("csv needs either `x` and `y` or `wkt` column names")
+        return self
 
 
 class Filter(_Strict):
@@ -60,8 +123,29 @@ class Filter(_Strict):
     ags_prefix: str | None = Field(None, pattern=r"^[0-9]{1,8}$")
 
 
+class Layer(_Strict):
+    """One layer of the source and the canonical table it loads."""
+
+    layer: str | None = None
+    target: str
+    mapping: dict[str, str]
+
+    @model_validator(mode="after")
+    def _mapping_fits_target(self) -> Layer:
+        target = TARGETS.get(self.target)
+        if target is None:
+            raise ValueError(f"target {self.target!r} unknown; known: {', '.join(sorted(TARGETS))}")
+        target.check_mapping(self.mapping)
+        return self
+
+    @property
+    def name(self) -> str:
+        """The layer's name for messages and the catalogue."""
+        return self.layer or self.target
+
+
 class SourceDefinition(_Strict):
-    """One source: what it is, where it comes from and how it maps to a canonical table."""
+    """One source: what it is, where it comes from and how it maps to canonical tables."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=100)
     title: str = Field(min_length=1)
@@ -71,14 +155,30 @@ class SourceDefinition(_Strict):
     attribution: str = Field(min_length=1)
     access: Literal["open", "restricted"]
     protocol: Protocol
-    format: VectorFormat
+    format: Format
     crs: str | None = Field(None, description="CRS of the source when the file does not say")
-    target: str
-    mapping: dict[str, str]
+    layers: list[Layer] = Field(min_length=1)
     filter: Filter = Filter()
     schedule: str | None = None
     hvd_category: str | None = None
+    enabled: bool = Field(True, description="harvested by `harvest --all`")
     path: Path | None = Field(None, exclude=True, description="file the definition came from")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_layer_shorthand(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and "layers" not in data
+            and ("target" in data or "mapping" in data)
+        ):
+            data = dict(data)
+            layer = {"target": data.pop("target", None), "mapping": data.pop("mapping", None)}
+            fmt = data.get("format")
+            if isinstance(fmt, dict) and fmt.get("layer"):
+                layer["layer"] = fmt["layer"]
+            data["layers"] = [layer]
+        return data
 
     @field_validator("licence")
     @classmethod
@@ -108,12 +208,16 @@ class SourceDefinition(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _mapping_fits_target(self) -> SourceDefinition:
-        target = TARGETS.get(self.target)
-        if target is None:
-            raise ValueError(f"target {self.target!r} unknown; known: {', '.join(sorted(TARGETS))}")
-        target.check_mapping(self.mapping)
+    def _layers_distinct(self) -> SourceDefinition:
+        seen = [(layer.layer, layer.target) for layer in self.layers]
+        if len(set(seen)) != len(seen):
+            raise ValueError("layers: the same layer and target appear twice")
         return self
+
+    @property
+    def targets(self) -> list[str]:
+        """Canonical tables this source loads."""
+        return sorted({layer.target for layer in self.layers})
 
     def resolve(self, relative: Path) -> Path:
         """A path from the definition, relative to the definition file's folder."""

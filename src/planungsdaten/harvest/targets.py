@@ -1,22 +1,33 @@
-"""Canonical tables a source can load into, and the pure mapping of source records to rows."""
+"""Canonical tables a source can load into, and the vectorised mapping of records to rows.
+
+Mapping is pure: a batch (GeoDataFrame in EPSG:25832, source column names) goes in; out
+come the columns ready for COPY, the records rejected with their reason, and the
+geometries that were repaired. Work is done column-wise (pandas/shapely), so a batch of
+50,000 records costs milliseconds of Python, not a loop per record.
+"""
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 import shapely
 
-from planungsdaten.harvest.geometry import multipolygons_ewkb
+from planungsdaten.harvest import codelists
+from planungsdaten.harvest.errors import SourceFormatError
+from planungsdaten.harvest.geometry import geometry_ewkb
 
 if TYPE_CHECKING:
-    from planungsdaten.harvest.sources import SourceDefinition
+    from planungsdaten.harvest.sources import Layer, SourceDefinition
 
 STORAGE_SRID = 25832
+_STR = pd.ArrowDtype(pa.string())
 
 # Kreise and kreisfreie Städte of Sachsen-Anhalt (Gebietsstand 2022), by the first five AGS
 # digits; used when a boundary source carries no district name (VG250 GEM does not).
@@ -37,9 +48,6 @@ DISTRICTS_SACHSEN_ANHALT = {
     "15091": "Wittenberg",
 }
 
-_AGS = re.compile(r"^[0-9]{8}$")
-_ARS = re.compile(r"^[0-9]{12}$")
-
 
 @dataclass(frozen=True)
 class Rejection:
@@ -50,46 +58,418 @@ class Rejection:
     record: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Repair:
+    """A geometry that was invalid and was repaired before loading."""
+
+    ref: str
+    reason: str
+
+
 @dataclass
 class MappedBatch:
-    """Rows ready for COPY, plus the records rejected or skipped on the way."""
+    """Columns ready for COPY (one array per target column), plus what fell out."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
+    columns: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
+    count: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    repairs: list[Repair] = field(default_factory=list)
     skipped: int = 0
+
+    def rows(self, order: tuple[str, ...]) -> zip[tuple[Any, ...]]:
+        """Row tuples in `order` (zip over column arrays: no per-row Python work)."""
+        return zip(*(self.columns[c] for c in order), strict=True)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A target column a mapping may fill (or a derive step computes)."""
+
+    name: str
+    copy_type: str = "text"  # psycopg binary dumper: text, int4, int2, float8
+    label: str = ""  # German name for rejection reasons
+
+
+# fills derived columns of the batch in place; returns a reason per row (None = fine)
+Derive = Callable[[pd.DataFrame, "SourceDefinition"], "Reasons"]
 
 
 @dataclass(frozen=True)
 class Target:
-    """A canonical table: the fields a mapping may fill and how records become rows."""
+    """A canonical table: its columns, the fields a mapping may fill, how rows are derived."""
 
     table: str
-    fields: frozenset[str]
+    columns: tuple[Column, ...]
+    mappable: frozenset[str]
     required_any: frozenset[str]
-    columns: tuple[str, ...]
-    copy_types: tuple[str, ...]
-    key: str
-    map_batch: Callable[[gpd.GeoDataFrame, SourceDefinition, int], MappedBatch]
+    geometry: Literal["multipolygon", "point"]
+    derive: Derive
+    key: str | None = None  # unique within a dataset version; duplicates are rejected
+    conflict_key: str | None = None  # must not be loaded by two sources at once
+    ref_column: str | None = None  # what names a record in messages
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return (*(c.name for c in self.columns), "geom", "dataset_version_id")
+
+    @property
+    def copy_types(self) -> tuple[str, ...]:
+        return (*(c.copy_type for c in self.columns), "bytea", "int8")
 
     def check_mapping(self, mapping: Mapping[str, str]) -> None:
         """Raise ValueError when the mapping names unknown fields or misses a required one."""
-        unknown = set(mapping) - self.fields
+        unknown = set(mapping) - self.mappable
         if unknown:
             raise ValueError(
                 f"mapping: unknown field(s) {', '.join(sorted(unknown))} for target "
-                f"{self.table!r}; allowed: {', '.join(sorted(self.fields))}"
+                f"{self.table!r}; allowed: {', '.join(sorted(self.mappable))}"
             )
-        if not self.required_any & set(mapping):
+        if self.required_any and not self.required_any & set(mapping):
             needed = ", ".join(sorted(self.required_any))
             raise ValueError(f"mapping: target {self.table!r} needs one of {needed}")
 
 
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    text = str(value).strip()
-    return text or None
+# -- helpers on columns -----------------------------------------------------------------------
+# Strings are Arrow-backed (string ops run in C); masks are numpy booleans; reasons are
+# numpy object arrays (None = fine), with messages built only for the rows that fail.
+
+Mask = np.ndarray[Any, np.dtype[np.bool_]]
+Reasons = np.ndarray[Any, np.dtype[np.object_]]
+
+
+def _mask(values: Any) -> Mask:
+    """A numpy boolean mask; missing counts as False."""
+    if isinstance(values, pd.Series):
+        values = values.fillna(False)
+    return np.asarray(values, dtype=bool)
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Strings stripped; empty and missing are null."""
+    out = series.astype(_STR).str.strip()
+    return out.where(_mask(out != ""))
+
+
+def _digits(series: pd.Series) -> pd.Series:
+    """Codes that may arrive as numbers (15088235.0) as digit strings."""
+    if pd.api.types.is_float_dtype(series):
+        return series.round().astype("Int64").astype(_STR)
+    return _text(series)
+
+
+def _none(n: int) -> Reasons:
+    return np.full(n, None, dtype=object)
+
+
+def _reason(mask: Any, message: str | Callable[[Mask], Any]) -> Reasons:
+    """`message` where mask is true, None elsewhere; a callable builds per-row messages
+    from the mask (only for the failing rows)."""
+    m = _mask(mask)
+    out = _none(len(m))
+    if m.any():
+        out[m] = message(m) if callable(message) else message
+    return out
+
+
+def _is_none(values: Reasons) -> Mask:
+    return np.asarray([v is None for v in values], dtype=bool)
+
+
+def _first_reason(*reasons: Reasons) -> Reasons:
+    out = reasons[0].copy()
+    for r in reasons[1:]:
+        empty = _is_none(out)
+        out[empty] = r[empty]
+    return out
+
+
+def _quoted(series: pd.Series) -> Callable[[Mask], list[str]]:
+    """The failing values, for messages."""
+    return lambda m: [str(v) for v in series.to_numpy(dtype=object, na_value="")[m]]
+
+
+def _number(series: pd.Series, label: str, integer: bool) -> tuple[pd.Series, Reasons]:
+    """German or English numbers ("1.234,5" / "1234.5") → Float64/Int64, reason if unreadable."""
+    if pd.api.types.is_numeric_dtype(series):
+        raw = series.astype("Float64")
+        bad = np.zeros(len(series), dtype=bool)
+    else:
+        text = _text(series)
+        german = _mask(text.str.contains(",", regex=False))
+        if german.any():
+            text = text.where(~german, text.str.replace(".", "", regex=False).str.replace(",", "."))
+        raw = pd.to_numeric(text, errors="coerce").astype("Float64")
+        bad = _mask(raw.isna()) & _mask(text.notna())
+    if integer:
+        bad = bad | _mask(raw.notna() & (raw != raw.round()))
+        values = raw.where(~bad).round().astype("Int64")
+    else:
+        values = raw.where(~bad)
+    quoted = _quoted(series.astype(_STR))
+    return values, _reason(
+        bad, lambda m: [f"'{v}' ist keine gültige Zahl ({label})" for v in quoted(m)]
+    )
+
+
+# -- per-target derivations ---------------------------------------------------------------------
+
+_AGS = r"^[0-9]{8}$"
+
+
+def _check_ags(out: pd.DataFrame) -> Reasons:
+    ags = out["ags"].astype(_STR)
+    bad = _mask(ags.notna()) & ~_mask(ags.str.match(_AGS))
+    return _reason(bad, lambda m: [f"AGS '{v}' hat nicht 8 Ziffern" for v in _quoted(ags)(m)])
+
+
+def derive_ags(ars: str) -> str:
+    """AGS from ARS: Land, Regierungsbezirk and Kreis (5 digits) + Gemeinde (last 3)."""
+    return ars[:5] + ars[9:12]
+
+
+def _derive_municipality(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    ars = out["ars"].astype(_STR)
+    bad_ars = _mask(ars.notna()) & ~_mask(ars.str.match(r"^[0-9]{12}$"))
+    from_ars = ars.str.slice(0, 5) + ars.str.slice(9, 12)
+    given = out["ags"].astype(_STR)
+    missing = _mask(given.isna() & ars.isna())
+    mismatch = _mask(given.notna() & ars.notna()) & ~bad_ars & _mask(given != from_ars)
+    out["ags"] = given.where(_mask(given.notna()), from_ars)
+    looked_up = out["ags"].str.slice(0, 5).map(DISTRICTS_SACHSEN_ANHALT).astype(_STR)
+    out["district"] = out["district"].where(_mask(out["district"].notna()), looked_up)
+    g, a, f = _quoted(given), _quoted(ars), _quoted(from_ars)
+    return _first_reason(
+        _reason(bad_ars, lambda m: [f"ARS '{v}' hat nicht 12 Ziffern" for v in a(m)]),
+        _reason(missing, "AGS und ARS fehlen"),
+        _reason(
+            mismatch,
+            lambda m: [
+                f"AGS {x} passt nicht zum ARS {y} (erwartet {z})"
+                for x, y, z in zip(g(m), a(m), f(m), strict=True)
+            ],
+        ),
+        _check_ags(out),
+    )
+
+
+# Flurstückskennzeichen: Land 2, Gemarkung 4, Flur 3, Zähler 5, Nenner 4, Folge 2; '_' pads
+_KENNZEICHEN = r"^[0-9]{2}[0-9]{4}[0-9_]{3}[0-9]{5}[0-9_]{4}[0-9_]{2}$"
+
+
+def _strip_pad(series: pd.Series, zeros: bool) -> pd.Series:
+    stripped = series.str.strip("_")
+    if zeros:
+        stripped = stripped.str.lstrip("0")
+    return stripped.where(_mask(stripped != ""))
+
+
+def _derive_parcel(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    kz = out["flurstueckskennzeichen"].astype(_STR)
+    bad = ~_mask(kz.str.match(_KENNZEICHEN))
+    out["land"] = kz.str.slice(0, 2)
+    out["gemarkung"] = kz.str.slice(2, 6)
+    flur = kz.str.slice(6, 9)
+    out["flur"] = _strip_pad(flur.where(_mask(flur != "000")), zeros=True)
+    out["zaehler"] = _strip_pad(kz.str.slice(9, 14), zeros=True)
+    out["nenner"] = _strip_pad(kz.str.slice(14, 18), zeros=True)
+    out["folge"] = _strip_pad(kz.str.slice(18, 20), zeros=False)
+    area, area_reason = _number(out["amtliche_flaeche"], "amtliche Fläche", integer=False)
+    out["amtliche_flaeche"] = area
+    no_zaehler = ~bad & _mask(out["zaehler"].isna())
+    q = _quoted(kz)
+    return _first_reason(
+        _reason(
+            bad,
+            lambda m: [
+                f"Flurstückskennzeichen '{v}' hat nicht das ALKIS-Format (20 Zeichen: Land, "
+                "Gemarkung, Flur, Zähler, Nenner, Folge)"
+                for v in q(m)
+            ],
+        ),
+        _reason(
+            no_zaehler, lambda m: [f"Flurstückskennzeichen '{v}' hat den Zähler 0" for v in q(m)]
+        ),
+        area_reason,
+        _check_ags(out),
+    )
+
+
+def _fill(given: pd.Series, fallback: pd.Series) -> pd.Series:
+    return given.astype(_STR).where(_mask(given.notna()), fallback.astype(_STR))
+
+
+def _derive_building(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    code, code_reason = _number(out["function_code"], "Gebäudefunktion", integer=True)
+    out["function_code"] = code
+    names = code.map(codelists.GEBAEUDEFUNKTION, na_action="ignore")
+    out["function_name"] = _fill(out["function_name"], names)
+    storeys, storeys_reason = _number(out["storeys"], "Geschosse", integer=True)
+    out["storeys"] = storeys
+    return _first_reason(
+        _reason(out["source_object_id"].isna(), "Objektkennung fehlt"),
+        code_reason,
+        storeys_reason,
+        _check_ags(out),
+    )
+
+
+# NAS names the object type (AX_Wohnbauflaeche), ALKIS-vereinfacht its German name
+_LAND_USE_TYPES = {
+    **codelists.TATSAECHLICHE_NUTZUNG,
+    **{t.name: t for t in codelists.TATSAECHLICHE_NUTZUNG.values()},
+}
+_LAND_USE_NAMES = {k: t.name for k, t in _LAND_USE_TYPES.items()}
+_LAND_USE_GROUPS = {k: t.group for k, t in _LAND_USE_TYPES.items()}
+
+
+def _derive_land_use(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    nutzart = out["nutzart"].astype(_STR)
+    out["name"] = _fill(out["name"], nutzart.map(_LAND_USE_NAMES, na_action="ignore"))
+    groups = nutzart.map(_LAND_USE_GROUPS, na_action="ignore")
+    out["nutzung_group"] = _fill(out["nutzung_group"], groups)
+    return _reason(nutzart.isna(), "Nutzungsart fehlt")
+
+
+_HOUSE_NUMBER = r"^\s*([0-9]+)\s*([A-Za-z]?)\s*$"
+
+
+def _derive_address(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    number = out["house_number"].astype(_STR)
+    parts = number.str.extract(_HOUSE_NUMBER)
+    parsed = _mask(parts[0].notna())
+    out["house_number"] = number.where(~parsed, parts[0].astype(_STR))
+    suffix = parts[1].astype(_STR)
+    suffix = suffix.where(_mask(suffix != ""))
+    out["house_number_suffix"] = _fill(out["house_number_suffix"], suffix).str.lower()
+    postcode = out["postcode"].astype(_STR)
+    bad_postcode = _mask(postcode.notna()) & ~_mask(postcode.str.match(r"^[0-9]{5}$"))
+    return _first_reason(
+        _reason(
+            bad_postcode,
+            lambda m: [f"Postleitzahl '{v}' hat nicht 5 Ziffern" for v in _quoted(postcode)(m)],
+        ),
+        _check_ags(out),
+    )
+
+
+def _cols(*specs: str | tuple[str, str]) -> tuple[Column, ...]:
+    return tuple(Column(s) if isinstance(s, str) else Column(s[0], s[1]) for s in specs)
+
+
+TARGETS: dict[str, Target] = {
+    "municipality": Target(
+        table="municipality",
+        columns=_cols("ags", "ars", "name", "district"),
+        mappable=frozenset({"ags", "ars", "name", "district"}),
+        required_any=frozenset({"ags", "ars"}),
+        geometry="multipolygon",
+        derive=_derive_municipality,
+        key="ags",
+        conflict_key="ags",
+        ref_column="ags",
+    ),
+    "parcel": Target(
+        table="parcel",
+        columns=_cols(
+            "flurstueckskennzeichen",
+            "land",
+            "gemarkung",
+            "gemarkung_name",
+            "flur",
+            "zaehler",
+            "nenner",
+            "folge",
+            "ags",
+            ("amtliche_flaeche", "float8"),
+            "location_text",
+            "source_object_id",
+        ),
+        mappable=frozenset(
+            {
+                "flurstueckskennzeichen",
+                "gemarkung_name",
+                "ags",
+                "amtliche_flaeche",
+                "location_text",
+                "source_object_id",
+            }
+        ),
+        required_any=frozenset({"flurstueckskennzeichen"}),
+        geometry="multipolygon",
+        derive=_derive_parcel,
+        key="flurstueckskennzeichen",
+        conflict_key="flurstueckskennzeichen",
+        ref_column="flurstueckskennzeichen",
+    ),
+    "building": Target(
+        table="building",
+        columns=_cols(
+            "source_object_id",
+            "ags",
+            ("function_code", "int4"),
+            "function_name",
+            ("storeys", "int2"),
+            "name",
+            "location_text",
+        ),
+        mappable=frozenset(
+            {
+                "source_object_id",
+                "ags",
+                "function_code",
+                "function_name",
+                "storeys",
+                "name",
+                "location_text",
+            }
+        ),
+        required_any=frozenset({"source_object_id"}),
+        geometry="multipolygon",
+        derive=_derive_building,
+        key="source_object_id",
+        ref_column="source_object_id",
+    ),
+    "land_use": Target(
+        table="land_use",
+        columns=_cols("source_object_id", "nutzart", "name", "nutzung_group", "parcel_ref"),
+        mappable=frozenset({"source_object_id", "nutzart", "name", "nutzung_group", "parcel_ref"}),
+        required_any=frozenset({"nutzart"}),
+        geometry="multipolygon",
+        derive=_derive_land_use,
+        ref_column="source_object_id",
+    ),
+    "address": Target(
+        table="address",
+        columns=_cols(
+            "source_object_id",
+            "ags",
+            "street",
+            "street_key",
+            "house_number",
+            "house_number_suffix",
+            "postcode",
+            "place",
+        ),
+        mappable=frozenset(
+            {
+                "source_object_id",
+                "ags",
+                "street",
+                "street_key",
+                "house_number",
+                "house_number_suffix",
+                "postcode",
+                "place",
+            }
+        ),
+        required_any=frozenset({"house_number"}),
+        geometry="point",
+        derive=_derive_address,
+        ref_column="source_object_id",
+    ),
+}
+
+_CODE_FIELDS = frozenset({"ags", "ars", "flurstueckskennzeichen", "postcode", "street_key"})
 
 
 def _plain(value: Any) -> Any:
@@ -98,77 +478,112 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return None if math.isnan(value) else value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     return str(value)
 
 
-def _record(row: Mapping[str, Any], geometry: Any) -> dict[str, Any]:
-    record = {k: _plain(v) for k, v in row.items() if k != "geometry"}
-    if geometry is not None and not geometry.is_empty:
-        record["geometry_wkt"] = shapely.to_wkt(geometry, rounding_precision=2)[:500]
+def _record(frame: gpd.GeoDataFrame, i: int) -> dict[str, Any]:
+    row = frame.iloc[i]
+    record = {k: _plain(v) for k, v in row.items() if k != frame.geometry.name}
+    geom = row[frame.geometry.name]
+    if geom is not None and not geom.is_empty:
+        record["geometry_wkt"] = shapely.to_wkt(geom, rounding_precision=2)[:500]
     return record
 
 
-def derive_ags(ars: str) -> str:
-    """AGS from ARS: Land, Regierungsbezirk and Kreis (5 digits) + Gemeinde (last 3)."""
-    return ars[:5] + ars[9:12]
+# Plausible extent of German data in EPSG:25832 (with margin): coordinates outside it mean
+# a wrong or missing CRS declaration, not a place in Sachsen-Anhalt's neighbourhood.
+GERMANY_25832 = (200_000.0, 5_200_000.0, 1_000_000.0, 6_150_000.0)
 
 
-def map_municipalities(
-    frame: gpd.GeoDataFrame, source: SourceDefinition, offset: int
+def _outside(
+    geoms: np.ndarray[Any, Any], extent: tuple[float, float, float, float]
+) -> np.ndarray[Any, Any]:
+    bounds = shapely.bounds(geoms)
+    with np.errstate(invalid="ignore"):
+        inside = (
+            (bounds[:, 0] >= extent[0])
+            & (bounds[:, 1] >= extent[1])
+            & (bounds[:, 2] <= extent[2])
+            & (bounds[:, 3] <= extent[3])
+        )
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    return np.asarray(present & ~inside)
+
+
+def map_frame(
+    frame: gpd.GeoDataFrame,
+    layer: Layer,
+    source: SourceDefinition,
+    offset: int,
+    extent: tuple[float, float, float, float] = GERMANY_25832,
 ) -> MappedBatch:
-    """Boundary records (e.g. VG250 GEM) → municipality rows; frame is in EPSG:25832."""
-    mapping = source.mapping
+    """Map one batch (EPSG:25832) of `layer` to rows of its target table."""
+    target = TARGETS[layer.target]
+    missing = sorted(v for v in layer.mapping.values() if v not in frame.columns)
+    if missing:
+        present = ", ".join(str(c) for c in frame.columns if c != frame.geometry.name)
+        raise SourceFormatError(
+            f"Quelle '{source.id}', Ebene {layer.name}: Spalte(n) {', '.join(missing)} "
+            f"fehlen; vorhanden sind: {present}. Die Zuordnung (mapping) anpassen."
+        )
+    n = len(frame)
+    index = frame.index
+    out = pd.DataFrame(index=index)
+    for col in target.columns:
+        src = layer.mapping.get(col.name)
+        if src is None:
+            out[col.name] = pd.Series(pd.NA, index=index, dtype=_STR)
+        elif col.name in _CODE_FIELDS and col.name != "street_key":
+            out[col.name] = _digits(frame[src])
+        elif col.copy_type == "text":
+            out[col.name] = _text(frame[src])
+        else:
+            out[col.name] = frame[src]
+    # records are named by their key as the source gave it, before any derivation
+    refs = (
+        out[target.ref_column].to_numpy(dtype=object, na_value=None).copy()
+        if target.ref_column
+        else None
+    )
+    reasons = target.derive(out, source)
+    geoms = frame.geometry.to_numpy()
+    ewkb, geom_reasons, repaired = geometry_ewkb(geoms, target.geometry, STORAGE_SRID)
+    reasons = _first_reason(
+        reasons,
+        np.asarray(geom_reasons, dtype=object),
+        _reason(
+            _outside(geoms, extent),
+            "Geometrie liegt außerhalb Deutschlands (nach Umprojektion nach EPSG:25832): "
+            "falsches oder fehlendes Koordinatenreferenzsystem der Quelle?",
+        ),
+    )
+    ok = _is_none(reasons)
+    skip = np.zeros(n, dtype=bool)
     prefix = source.filter.ags_prefix
-    out = MappedBatch()
-    attributes = frame.drop(columns="geometry").to_dict("records")
-    ewkbs, problems = multipolygons_ewkb(frame.geometry.to_numpy(), STORAGE_SRID)
-    for i, (row, geom) in enumerate(zip(attributes, frame.geometry, strict=True)):
-        ref = f"Objekt {offset + i + 1}"
-        ars = _text(row.get(mapping["ars"])) if "ars" in mapping else None
-        ags = _text(row.get(mapping["ags"])) if "ags" in mapping else None
-        if ars is not None and not _ARS.match(ars):
-            out.rejections.append(
-                Rejection(ref, f"ARS '{ars}' hat nicht 12 Ziffern", _record(row, geom))
-            )
-            continue
-        if ags is None and ars is not None:
-            ags = derive_ags(ars)
-        if ags is None or not _AGS.match(ags):
-            reason = f"AGS '{ags}' hat nicht 8 Ziffern" if ags else "AGS und ARS fehlen"
-            out.rejections.append(Rejection(ref, reason, _record(row, geom)))
-            continue
-        if ars is not None and derive_ags(ars) != ags:
-            out.rejections.append(
-                Rejection(
-                    f"AGS {ags}",
-                    f"AGS {ags} passt nicht zum ARS {ars} (erwartet {derive_ags(ars)})",
-                    _record(row, geom),
-                )
-            )
-            continue
-        if prefix and not ags.startswith(prefix):
-            out.skipped += 1
-            continue
-        ewkb = ewkbs[i]
-        if ewkb is None:
-            out.rejections.append(Rejection(f"AGS {ags}", problems[i] or "", _record(row, geom)))
-            continue
-        name = _text(row.get(mapping["name"])) if "name" in mapping else None
-        district = _text(row.get(mapping["district"])) if "district" in mapping else None
-        district = district or DISTRICTS_SACHSEN_ANHALT.get(ags[:5])
-        out.rows.append((ags, ars, name, district, ewkb))
-        out.keys.append(ags)
-    return out
+    if prefix:
+        ags = out["ags"].astype(_STR)
+        skip = _mask(ags.notna()) & ~_mask(ags.str.startswith(prefix))
+    result = MappedBatch(skipped=int((skip & ok).sum()))
+
+    def ref(i: int) -> str:
+        name = refs[i] if refs is not None else None
+        return f"{layer.name} {name}" if name else f"{layer.name} Objekt {offset + i + 1}"
+
+    for i in np.flatnonzero(~ok):
+        result.rejections.append(Rejection(ref(int(i)), str(reasons[i]), _record(frame, int(i))))
+    keep = ok & ~skip
+    for i in np.flatnonzero(repaired & keep):
+        result.repairs.append(Repair(ref(int(i)), repaired_reason(geoms[i])))
+    result.count = int(keep.sum())
+    for col in target.columns:
+        column = out[col.name]
+        result.columns[col.name] = column.to_numpy(dtype=object, na_value=None)[keep]
+    result.columns["geom"] = np.asarray(ewkb, dtype=object)[keep]
+    return result
 
 
-TARGETS: dict[str, Target] = {
-    "municipality": Target(
-        table="municipality",
-        fields=frozenset({"ags", "ars", "name", "district"}),
-        required_any=frozenset({"ags", "ars"}),
-        columns=("ags", "ars", "name", "district", "geom", "dataset_version_id"),
-        copy_types=("text", "text", "text", "text", "bytea", "int8"),
-        key="ags",
-        map_batch=map_municipalities,
-    ),
-}
+def repaired_reason(geom: Any) -> str:
+    """Why a geometry needed repair (GEOS), in words an operator understands."""
+    return f"Geometrie ungültig ({shapely.is_valid_reason(geom)}), mit make_valid repariert"

@@ -2,10 +2,10 @@
 -- attributions of every contributing source, and the union of their extents in CRS84
 -- (the envelope is densified first so that its curved image in lon/lat stays covered).
 WITH per_table AS (
-    SELECT s.target_table,
+    SELECT v.target_table,
            array_agg(DISTINCT s.licence) AS licences,
            array_agg(DISTINCT s.attribution) AS attributions,
-           array_agg(s.id ORDER BY s.id) AS source_ids,
+           array_agg(DISTINCT s.id) AS source_ids,
            sum(v.feature_count)::bigint AS feature_count,
            max(v.published_at) AS published_at,
            ST_Transform(
@@ -14,7 +14,7 @@ WITH per_table AS (
     FROM source s
     JOIN dataset_version v ON v.source_id = s.id AND v.status = 'current'
     WHERE s.access = 'open'
-    GROUP BY s.target_table
+    GROUP BY v.target_table
 )
 SELECT target_table, licences, attributions, source_ids, feature_count, published_at,
        ST_XMin(e) AS xmin, ST_YMin(e) AS ymin, ST_XMax(e) AS xmax, ST_YMax(e) AS ymax

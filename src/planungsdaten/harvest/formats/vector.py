@@ -1,4 +1,4 @@
-"""Stream vector files (GeoPackage, Shapefile, GeoJSON, GML …) in batches via GDAL/Arrow."""
+"""Vector files GDAL reads (GeoPackage, Shapefile, GeoJSON, GML), streamed via Arrow."""
 
 from __future__ import annotations
 
@@ -11,35 +11,41 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from planungsdaten.harvest.errors import SourceFormatError
-from planungsdaten.harvest.sources import VectorFormat
-from planungsdaten.harvest.targets import STORAGE_SRID
 
 
-def dataset_path(path: Path, fmt: VectorFormat) -> str:
+def dataset_path(path: Path, member: str | None) -> str:
     """What GDAL opens: the file itself, or a member of a ZIP archive."""
-    return f"/vsizip/{path}/{fmt.member}" if fmt.member else str(path)
+    return f"/vsizip/{path}/{member}" if member else str(path)
 
 
-def count_features(path: Path, fmt: VectorFormat) -> int | None:
+def count_features(path: Path, layer: str | None, member: str | None = None) -> int | None:
     """Feature count when the driver knows it cheaply (for progress bars), else None."""
     try:
-        info = pyogrio.read_info(dataset_path(path, fmt), layer=fmt.layer)
+        info = pyogrio.read_info(dataset_path(path, member), layer=layer)
     except (DataSourceError, DataLayerError):
         return None
     count = int(info.get("features", -1))
     return count if count >= 0 else None
 
 
-def read_batches(
-    path: Path, fmt: VectorFormat, default_crs: str | None, batch_size: int
+def read_vector(
+    path: Path,
+    *,
+    layer: str | None,
+    member: str | None,
+    where: str | None,
+    encoding: str | None,
+    default_crs: str | None,
+    batch_size: int,
+    format_name: str,
 ) -> Iterator[gpd.GeoDataFrame]:
-    """GeoDataFrames of at most `batch_size` features, reprojected to EPSG:25832."""
+    """GeoDataFrames of at most `batch_size` features, in the file's CRS (or the default)."""
     try:
         with pyogrio.open_arrow(
-            dataset_path(path, fmt),
-            layer=fmt.layer,
-            where=fmt.where,
-            encoding=fmt.encoding,
+            dataset_path(path, member),
+            layer=layer,
+            where=where,
+            encoding=encoding,
             batch_size=batch_size,
             use_pyarrow=True,
         ) as (meta, reader):
@@ -53,9 +59,7 @@ def read_batches(
             for batch in reader:
                 wkb = batch.column(geometry_column).to_numpy(zero_copy_only=False)
                 attributes = batch.drop_columns([geometry_column]).to_pandas()
-                frame = gpd.GeoDataFrame(
-                    attributes, geometry=shapely.from_wkb(wkb, on_invalid="ignore"), crs=crs
-                )
-                yield frame.to_crs(epsg=STORAGE_SRID)
+                geometry = shapely.from_wkb(wkb, on_invalid="ignore")
+                yield gpd.GeoDataFrame(attributes, geometry=geometry, crs=crs)
     except (DataSourceError, DataLayerError) as e:
-        raise SourceFormatError(f"{path.name}: nicht lesbar als {fmt.type}: {e}") from e
+        raise SourceFormatError(f"{path.name}: nicht lesbar als {format_name}: {e}") from e

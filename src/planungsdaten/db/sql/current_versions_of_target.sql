@@ -1,0 +1,3 @@
+SELECT id FROM dataset_version
+WHERE source_id = :source_id AND target_table = :target_table AND layer = :layer
+  AND status = 'current'

@@ -1,0 +1,1 @@
+"""Readers for source formats that GDAL cannot read here (ALKIS NAS)."""
