@@ -3,6 +3,7 @@ database per test (CREATE DATABASE … TEMPLATE), and the sample data generated 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -101,21 +102,27 @@ def template_url(server_url: str) -> Iterator[str]:
 _counter = iter(range(1_000_000))
 
 
+@contextlib.contextmanager
+def fresh_database(server_url: str, name: str) -> Iterator[str]:
+    """A database cloned from the migrated template, dropped afterwards."""
+    ident = sql.Identifier(name)
+    with _admin(server_url) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, sql.Identifier(TEMPLATE_DB))
+        )
+    try:
+        yield _with_database(server_url, name)
+    finally:
+        with _admin(server_url) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
 @pytest.fixture
 def database_url(server_url: str, template_url: str) -> Iterator[str]:
     """A fresh, migrated database for one test."""
-    name = f"planungsdaten_test_{os.getpid()}_{next(_counter)}"
-    with _admin(server_url) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(TEMPLATE_DB)
-            )
-        )
-    yield _with_database(server_url, name)
-    with _admin(server_url) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with fresh_database(server_url, f"planungsdaten_test_{os.getpid()}_{next(_counter)}") as url:
+        yield url
 
 
 @pytest.fixture

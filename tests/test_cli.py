@@ -103,3 +103,20 @@ def test_serve_on_a_busy_port_says_so(env: dict[str, str], live_port: int) -> No
         result = CliRunner().invoke(app, ["serve", "--port", str(live_port)], env=env)
     assert result.exit_code == 1
     assert f"Port {live_port} auf 127.0.0.1 ist belegt" in result.output
+
+
+def test_runs_and_versions_commands(definitions: Path, env: dict[str, str]) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["harvest", "--all", "--dir", str(definitions)], env=env)
+    runner.invoke(app, ["harvest", "--all", "--force", "--dir", str(definitions)], env=env)
+    runs = runner.invoke(app, ["runs", "sample-gemeinden"], env=env)
+    assert runs.exit_code == 0, runs.output
+    assert runs.output.count("sample-gemeinden") == 2 and "succeeded" in runs.output
+    versions = runner.invoke(app, ["versions", "sample-gemeinden"], env=env)
+    assert versions.exit_code == 0
+    assert "current" in versions.output and "superseded" in versions.output
+
+
+def test_harvest_without_ids_or_all_is_a_usage_error(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["harvest"], env=env)
+    assert result.exit_code == 2 and "--all" in result.output

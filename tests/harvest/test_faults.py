@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 from planungsdaten.app import create_app
 from planungsdaten.harvest.errors import FetchError, HarvestError, NothingLoadedError
 from planungsdaten.harvest.run import harvest
-from planungsdaten.harvest.sources import Format, HttpProtocol, SourceDefinition
+from planungsdaten.harvest.sources import Format, HttpProtocol, Layer, SourceDefinition
 from planungsdaten.settings import HarvestSettings, Settings
 from sample_data.generate import BOUNDARIES_FILE, boundaries
 from tests.harvest.conftest import LocalServer, Reply
@@ -261,3 +261,35 @@ def test_killed_harvest_leaves_database_consistent(
         ).scalar_one()
     assert statuses == ["succeeded", "failed", "succeeded"]
     assert "abgebrochen" in killed
+
+
+def test_malformed_nas_xml(
+    engine: Engine, fast: Settings, http_server: LocalServer, shared_fixtures: Path
+) -> None:
+    good = (shared_fixtures / "real" / "nas" / "AX_Flurstueck.xml").read_bytes()
+    http_server.route("/nas/flurstuecke.xml", Reply(body=good), Reply(body=good[: len(good) // 2]))
+    source = SourceDefinition(
+        id="nas-remote",
+        title="NAS über HTTP",
+        publisher="Stadt Bonn",
+        licence="http://dcat-ap.de/def/licenses/dl-zero-de/2.0",
+        attribution="Stadt Bonn",
+        access="open",
+        protocol=HttpProtocol(type="http", url=http_server.url("/nas/flurstuecke.xml")),
+        format=Format(type="nas"),
+        layers=[
+            Layer(
+                layer="AX_Flurstueck",
+                target="parcel",
+                mapping={"flurstueckskennzeichen": "flurstueckskennzeichen"},
+            )
+        ],
+    )
+    assert harvest(engine, source, fast).loaded == 1
+    with pytest.raises(HarvestError, match="kein wohlgeformtes XML"):
+        harvest(engine, source, fast)
+    with engine.connect() as conn:
+        parcels = conn.execute(text("SELECT flurstueckskennzeichen FROM parcel")).scalars().all()
+        run = conn.execute(text("SELECT status, message FROM harvest_run ORDER BY id DESC")).first()
+    assert parcels == ["05432002500008______"]
+    assert run is not None and run.status == "failed" and "Zeile" in run.message

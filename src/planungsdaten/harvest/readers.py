@@ -12,6 +12,7 @@ from planungsdaten.harvest.errors import SourceFormatError
 from planungsdaten.harvest.formats.delimited import read_delimited
 from planungsdaten.harvest.formats.nas import read_nas_frames
 from planungsdaten.harvest.formats.vector import count_features, read_vector
+from planungsdaten.harvest.geometry import WKB_COLUMN
 from planungsdaten.harvest.sources import Format
 from planungsdaten.harvest.targets import STORAGE_SRID
 
@@ -66,6 +67,8 @@ def read_layer(
                     )
                 frame = frame.set_crs(default_crs)
             if frame.crs.to_epsg() != STORAGE_SRID:
+                if WKB_COLUMN in frame.columns:  # the source's WKB no longer fits
+                    frame = frame.drop(columns=WKB_COLUMN)
                 try:
                     frame = frame.to_crs(epsg=STORAGE_SRID)
                 except CRSError as e:

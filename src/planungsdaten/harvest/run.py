@@ -10,13 +10,18 @@ rejected (`rejected_record`, with reason and raw record) or skipped by the sourc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import geopandas as gpd
+import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
@@ -27,7 +32,14 @@ from planungsdaten.harvest.errors import ConflictError, HarvestError, NothingLoa
 from planungsdaten.harvest.fetch import Fetched, fetch
 from planungsdaten.harvest.readers import count_layer, read_layer
 from planungsdaten.harvest.sources import Layer, SourceDefinition
-from planungsdaten.harvest.targets import TARGETS, Rejection, Repair, Target, map_frame
+from planungsdaten.harvest.targets import (
+    TARGETS,
+    MappedBatch,
+    Rejection,
+    Repair,
+    Target,
+    map_frame,
+)
 from planungsdaten.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -141,6 +153,73 @@ class _Book:
             )
 
 
+_DONE = object()
+
+
+def mapped_batches(
+    frames: Iterator[gpd.GeoDataFrame], layer: Layer, source: SourceDefinition
+) -> Iterator[tuple[int, MappedBatch]]:
+    """(records read, mapped batch) pairs; reading and mapping run in a thread of their own,
+    one batch ahead, so they overlap with COPY and the server's work on the batch before.
+    The queue holds at most two batches: memory stays bounded."""
+    out: queue.Queue[object] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        offset = 0
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                mapped = map_frame(frame, layer, source, offset)
+                offset += len(frame)
+                out.put((len(frame), mapped))
+            out.put(_DONE)
+        except BaseException as e:  # handed to the consuming thread
+            out.put(e)
+
+    worker = threading.Thread(target=produce, name=f"map-{layer.name}", daemon=True)
+    worker.start()
+    try:
+        while (item := out.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                out.get_nowait()
+            worker.join(timeout=0.05)
+
+
+def _reject_duplicates(
+    raw: psycopg.Connection[Any], book: _Book, part: sql.Identifier, target: Target, layer: Layer
+) -> int:
+    """The same key twice in one source: keep the first, reject the others."""
+    assert target.key is not None
+    key = sql.Identifier(target.key)
+    duplicates = raw.execute(
+        sql.SQL(
+            "DELETE FROM {part} p USING (SELECT ctid, row_number() OVER "
+            "(PARTITION BY {key} ORDER BY ctid) AS n FROM {part}) d "
+            "WHERE p.ctid = d.ctid AND d.n > 1 RETURNING p.{key}"
+        ).format(part=part, key=key)
+    ).fetchall()
+    label = target.key.replace("_", " ")
+    book.rejections(
+        [
+            Rejection(
+                f"{layer.name} {k}",
+                f"{label} {k} kommt in der Quelle mehrfach vor; das erste Objekt wurde übernommen",
+                {target.key: str(k)},
+            )
+            for (k,) in duplicates
+        ]
+    )
+    return len(duplicates)
+
+
 def _partition(target: Target, version_id: int) -> str:
     return f"{target.table}_v{version_id}"
 
@@ -184,15 +263,19 @@ def _load_layer(
     )
     if progress is not None:
         progress.start(count_layer(fetched.paths_for(layer.layer), source.format, layer.layer))
-    for frame in read_layer(
-        fetched.paths_for(layer.layer),
-        source.format,
-        layer.layer,
-        source.crs,
-        settings.harvest.batch_size,
-    ):
-        mapped = map_frame(frame, layer, source, counts.read)
-        counts.read += len(frame)
+    batches = mapped_batches(
+        read_layer(
+            fetched.paths_for(layer.layer),
+            source.format,
+            layer.layer,
+            source.crs,
+            settings.harvest.batch_size,
+        ),
+        layer,
+        source,
+    )
+    for read, mapped in batches:
+        counts.read += read
         counts.skipped += mapped.skipped
         counts.rejected += len(mapped.rejections)
         counts.repaired += len(mapped.repairs)
@@ -203,36 +286,7 @@ def _load_layer(
             raw, part_name, target.column_names, target.copy_types, mapped.rows(target.column_names)
         )
         if progress is not None:
-            progress.advance(len(frame))
-
-    if target.key is not None:
-        # the same key twice in one source: keep the first, reject the others (the cheap
-        # aggregate first; the delete only runs when there is something to delete)
-        key = sql.Identifier(target.key)
-        duplicates = []
-        if raw.execute(
-            sql.SQL("SELECT 1 FROM {part} GROUP BY {key} HAVING count(*) > 1 LIMIT 1").format(
-                part=part, key=key
-            )
-        ).fetchone():
-            duplicates = raw.execute(
-                sql.SQL(
-                    "DELETE FROM {part} p USING (SELECT ctid, row_number() OVER "
-                    "(PARTITION BY {key} ORDER BY ctid) AS n FROM {part}) d "
-                    "WHERE p.ctid = d.ctid AND d.n > 1 RETURNING p.{key}"
-                ).format(part=part, key=key)
-            ).fetchall()
-        label = target.key.replace("_", " ")
-        dup = [
-            Rejection(
-                f"{layer.name} {k}",
-                f"{label} {k} kommt in der Quelle mehrfach vor; das erste Objekt wurde übernommen",
-                {target.key: str(k)},
-            )
-            for (k,) in duplicates
-        ]
-        counts.rejected += len(dup)
-        book.rejections(dup)
+            progress.advance(read)
 
     loaded = raw.execute(sql.SQL("SELECT count(*) FROM {}").format(part)).fetchone()
     counts.loaded = int(loaded[0]) if loaded else 0
@@ -276,11 +330,21 @@ def _load_layer(
             part, sql.Identifier(f"{part_name}_bound"), sql.Literal(version_id)
         )
     )
-    raw.execute(
-        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
-            table, part, sql.Literal(version_id)
-        )
+    attach = sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+        table, part, sql.Literal(version_id)
     )
+    try:
+        # ATTACH builds the unique index on the key: duplicates surface here, so the
+        # common case pays no extra scan for them
+        with raw.transaction():
+            raw.execute(attach)
+    except psycopg.errors.UniqueViolation:
+        if target.key is None:
+            raise
+        duplicates = _reject_duplicates(raw, book, part, target, layer)
+        counts.rejected += duplicates
+        counts.loaded -= duplicates
+        raw.execute(attach)
     for old in previous:
         old_part = sql.Identifier(_partition(target, old))
         raw.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(table, old_part))

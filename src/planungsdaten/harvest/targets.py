@@ -21,7 +21,7 @@ import shapely
 
 from planungsdaten.harvest import codelists
 from planungsdaten.harvest.errors import SourceFormatError
-from planungsdaten.harvest.geometry import geometry_ewkb
+from planungsdaten.harvest.geometry import WKB_COLUMN, geometry_ewkb
 
 if TYPE_CHECKING:
     from planungsdaten.harvest.sources import Layer, SourceDefinition
@@ -172,7 +172,7 @@ def _reason(mask: Any, message: str | Callable[[Mask], Any]) -> Reasons:
 
 
 def _is_none(values: Reasons) -> Mask:
-    return np.asarray([v is None for v in values], dtype=bool)
+    return np.asarray(pd.isna(values), dtype=bool)
 
 
 def _first_reason(*reasons: Reasons) -> Reasons:
@@ -521,6 +521,10 @@ def map_frame(
 ) -> MappedBatch:
     """Map one batch (EPSG:25832) of `layer` to rows of its target table."""
     target = TARGETS[layer.target]
+    wkb = None
+    if WKB_COLUMN in frame.columns:
+        wkb = frame[WKB_COLUMN].to_numpy()
+        frame = frame.drop(columns=WKB_COLUMN)
     missing = sorted(v for v in layer.mapping.values() if v not in frame.columns)
     if missing:
         present = ", ".join(str(c) for c in frame.columns if c != frame.geometry.name)
@@ -549,7 +553,7 @@ def map_frame(
     )
     reasons = target.derive(out, source)
     geoms = frame.geometry.to_numpy()
-    ewkb, geom_reasons, repaired = geometry_ewkb(geoms, target.geometry, STORAGE_SRID)
+    ewkb, geom_reasons, repaired = geometry_ewkb(geoms, target.geometry, STORAGE_SRID, wkb)
     reasons = _first_reason(
         reasons,
         np.asarray(geom_reasons, dtype=object),

@@ -11,6 +11,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from planungsdaten.harvest.errors import SourceFormatError
+from planungsdaten.harvest.geometry import WKB_COLUMN
 
 
 def dataset_path(path: Path, member: str | None) -> str:
@@ -60,6 +61,7 @@ def read_vector(
                 wkb = batch.column(geometry_column).to_numpy(zero_copy_only=False)
                 attributes = batch.drop_columns([geometry_column]).to_pandas()
                 geometry = shapely.from_wkb(wkb, on_invalid="ignore")
+                attributes[WKB_COLUMN] = wkb  # reused as is when no reprojection is needed
                 yield gpd.GeoDataFrame(attributes, geometry=geometry, crs=crs)
     except (DataSourceError, DataLayerError) as e:
         raise SourceFormatError(f"{path.name}: nicht lesbar als {format_name}: {e}") from e
