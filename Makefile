@@ -59,6 +59,7 @@ pytest: setup
 test: setup lint typecheck pytest
 
 bench: setup
+	@scripts/setup-system.sh "$$($(BIN)/python -c 'import sys; print(sys.executable)')" --with-gdal
 	@for b in bench/*_bench.py; do echo "== $$b"; $(BIN)/python "$$b" || exit 1; done
 
 stop:

@@ -2,9 +2,10 @@
 # Install what the service needs from the OS packages when it is missing:
 # PostgreSQL server + PostGIS (same major version) and, for the given Python, venv support.
 # Debian/Ubuntu only (apt-get, as root or with sudo); elsewhere say what to install.
-# Usage: scripts/setup-system.sh PYTHON
+# Usage: scripts/setup-system.sh PYTHON [--with-gdal]   (--with-gdal: ogr2ogr for make bench)
 set -euo pipefail
-python="${1:?usage: setup-system.sh PYTHON}"
+python="${1:?usage: setup-system.sh PYTHON [--with-gdal]}"
+with_gdal="${2:-}"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -32,14 +33,15 @@ pg_version() {
   done
 }
 
-need_pg=0; need_postgis=0; need_venv=0
+need_pg=0; need_postgis=0; need_venv=0; need_gdal=0
+if [ "$with_gdal" = "--with-gdal" ] && ! command -v ogr2ogr >/dev/null 2>&1; then need_gdal=1; fi
 version=$(pg_version || true)
 if [ -z "$version" ]; then need_pg=1
 elif [ ! -f "/usr/share/postgresql/$version/extension/postgis.control" ]; then need_postgis=1
 fi
 if ! "$python" -c 'import ensurepip, venv' >/dev/null 2>&1; then need_venv=1; fi
 
-if [ $need_pg -eq 0 ] && [ $need_postgis -eq 0 ] && [ $need_venv -eq 0 ]; then
+if [ $need_pg -eq 0 ] && [ $need_postgis -eq 0 ] && [ $need_venv -eq 0 ] && [ $need_gdal -eq 0 ]; then
   exit 0
 fi
 
@@ -48,6 +50,7 @@ if ! is_debian || ! command -v apt-get >/dev/null 2>&1; then
   [ $need_pg -eq 1 ] && echo "  - PostgreSQL >= 14 server (initdb, pg_ctl)" >&2
   [ $need_pg -eq 1 ] || [ $need_postgis -eq 1 ] && echo "  - PostGIS 3 for that PostgreSQL" >&2
   [ $need_venv -eq 1 ] && echo "  - the venv/ensurepip module for $python" >&2
+  [ $need_gdal -eq 1 ] && echo "  - GDAL's command line tools (ogr2ogr)" >&2
   echo "or set PLANUNGSDATEN_DATABASE_URL to an existing PostGIS database." >&2
   exit 1
 fi
@@ -65,4 +68,7 @@ if [ $need_venv -eq 1 ]; then
   pyver=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
   # Debian splits venv/ensurepip out of the interpreter package
   apt_install "python$pyver-venv" || apt_install python3-venv
+fi
+if [ $need_gdal -eq 1 ]; then
+  apt_install gdal-bin
 fi
