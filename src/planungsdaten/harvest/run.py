@@ -366,18 +366,7 @@ def _load_layer(
             "extent": extent[0] if extent else None,
         },
     )
-    log.info(
-        "%s/%s: version %d, %d read, %d loaded, %d rejected, %d repaired, %d skipped",
-        source.id,
-        layer.name,
-        version_id,
-        counts.read,
-        counts.loaded,
-        counts.rejected,
-        counts.repaired,
-        counts.skipped,
-    )
-    return LayerResult(
+    result = LayerResult(
         layer.name,
         target.table,
         version_id,
@@ -387,6 +376,8 @@ def _load_layer(
         counts.repaired,
         counts.skipped,
     )
+    log.info("%s: %s", source.id, result)
+    return result
 
 
 def _unchanged(book: Connection, source: SourceDefinition, fetched: Fetched) -> list[int] | None:

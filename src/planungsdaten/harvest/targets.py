@@ -100,13 +100,18 @@ class Target:
 
     table: str
     columns: tuple[Column, ...]
-    mappable: frozenset[str]
     required_any: frozenset[str]
     geometry: Literal["multipolygon", "point"]
     derive: Derive
     key: str | None = None  # unique within a dataset version; duplicates are rejected
     conflict_key: str | None = None  # must not be loaded by two sources at once
     ref_column: str | None = None  # what names a record in messages
+    derived: frozenset[str] = frozenset()  # computed by `derive`, never mapped
+
+    @property
+    def mappable(self) -> frozenset[str]:
+        """Columns a source mapping may fill."""
+        return frozenset(c.name for c in self.columns) - self.derived
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -360,7 +365,6 @@ TARGETS: dict[str, Target] = {
     "municipality": Target(
         table="municipality",
         columns=_cols("ags", "ars", "name", "district"),
-        mappable=frozenset({"ags", "ars", "name", "district"}),
         required_any=frozenset({"ags", "ars"}),
         geometry="multipolygon",
         derive=_derive_municipality,
@@ -384,22 +388,13 @@ TARGETS: dict[str, Target] = {
             "location_text",
             "source_object_id",
         ),
-        mappable=frozenset(
-            {
-                "flurstueckskennzeichen",
-                "gemarkung_name",
-                "ags",
-                "amtliche_flaeche",
-                "location_text",
-                "source_object_id",
-            }
-        ),
         required_any=frozenset({"flurstueckskennzeichen"}),
         geometry="multipolygon",
         derive=_derive_parcel,
         key="flurstueckskennzeichen",
         conflict_key="flurstueckskennzeichen",
         ref_column="flurstueckskennzeichen",
+        derived=frozenset({"land", "gemarkung", "flur", "zaehler", "nenner", "folge"}),
     ),
     "building": Target(
         table="building",
@@ -412,17 +407,6 @@ TARGETS: dict[str, Target] = {
             "name",
             "location_text",
         ),
-        mappable=frozenset(
-            {
-                "source_object_id",
-                "ags",
-                "function_code",
-                "function_name",
-                "storeys",
-                "name",
-                "location_text",
-            }
-        ),
         required_any=frozenset({"source_object_id"}),
         geometry="multipolygon",
         derive=_derive_building,
@@ -432,7 +416,6 @@ TARGETS: dict[str, Target] = {
     "land_use": Target(
         table="land_use",
         columns=_cols("source_object_id", "nutzart", "name", "nutzung_group", "parcel_ref"),
-        mappable=frozenset({"source_object_id", "nutzart", "name", "nutzung_group", "parcel_ref"}),
         required_any=frozenset({"nutzart"}),
         geometry="multipolygon",
         derive=_derive_land_use,
@@ -449,18 +432,6 @@ TARGETS: dict[str, Target] = {
             "house_number_suffix",
             "postcode",
             "place",
-        ),
-        mappable=frozenset(
-            {
-                "source_object_id",
-                "ags",
-                "street",
-                "street_key",
-                "house_number",
-                "house_number_suffix",
-                "postcode",
-                "place",
-            }
         ),
         required_any=frozenset({"house_number"}),
         geometry="point",
