@@ -20,7 +20,15 @@ A synthetic cadastre of Mücheln (`cadastre.py`: about 3,600 parcels, 4,200 buil
   (`ave:Flurstueck`, GML 3.2).
 - `Hauskoordinaten_Beispiel.csv`: the addresses as "Hauskoordinaten Deutschland" (HK-DE).
 
-Later issues extend it with vacancy, census grid, traffic and plans.
+Planning data (`planning.py`):
+
+- `Zensus2022_Bevoelkerungszahl.zip`, `Zensus2022_Leerstandsquote.zip`: destatis grid
+  ZIPs (100 m and 1 km CSVs, ';', decimal comma, '–' suppressed, KLAMMERN flags).
+- `Jawe2023.csv`: BASt annual results of four count stations (Latin-1, ~250 columns).
+- `Verkehrszaehlung_Muecheln_2024.csv`: the town's own counting points (Windows-1252).
+- `BPlan_Am_Geiseltalsee.gml`: one Bebauungsplan in XPlanGML 6.0.
+
+Later issues add the vacancy register.
 Run: `python sample_data/generate.py [OUT_DIR]` (default: this folder).
 """
 
@@ -36,7 +44,7 @@ from shapely.geometry import MultiPoint, Point, Polygon
 
 if __package__ in (None, ""):  # run as a script: make the `sample_data` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sample_data import cadastre
+from sample_data import cadastre, planning
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_AGS = "15088235"
@@ -105,7 +113,7 @@ def generate(out_dir: Path = HERE) -> list[Path]:
         ave_gml=out_dir / AVE_GML_FILE,
         addresses_csv=out_dir / ADDRESS_CSV_FILE,
     )
-    return [path, *written]
+    return [path, *written, *planning.generate_planning(out_dir)]
 
 
 if __name__ == "__main__":

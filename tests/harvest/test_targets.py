@@ -64,7 +64,7 @@ def test_municipalities_rows_rejections_and_repairs(sample_source: SourceDefinit
     assert [(r.ref, r.reason) for r in out.rejections] == [
         ("municipality Objekt 12", "ARS '15088023523' hat nicht 12 Ziffern"),
         (
-            "municipality 15088999",
+            "municipality Objekt 13 (15088999)",
             "AGS 15088999 passt nicht zum ARS 150880235235 (erwartet 15088235)",
         ),
         ("municipality Objekt 15", "AGS und ARS fehlen"),

@@ -60,7 +60,7 @@ def sha256_file(path: Path) -> str:
 def _unpack(source: SourceDefinition, archive: Path, settings: Settings) -> list[Path]:
     """The dataset file(s) of a download. GDAL opens ZIPs itself (`/vsizip/`); NAS and CSV
     archives are unpacked, safely, beside the download."""
-    if archive.suffix.lower() != ".zip" or source.format.type not in ("nas", "csv"):
+    if archive.suffix.lower() != ".zip" or source.format.type not in ("nas", "csv", "jawe"):
         return [archive]
     dest = archive.with_name(archive.name + ".d")
     if not dest.exists():

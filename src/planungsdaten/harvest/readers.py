@@ -9,12 +9,15 @@ import geopandas as gpd
 from pyproj.exceptions import CRSError
 
 from planungsdaten.harvest.errors import SourceFormatError
+from planungsdaten.harvest.formats.bast import read_jawe
 from planungsdaten.harvest.formats.delimited import read_delimited
 from planungsdaten.harvest.formats.nas import read_nas_frames
 from planungsdaten.harvest.formats.vector import count_features, read_vector
+from planungsdaten.harvest.formats.xplan import read_xplan_frames
+from planungsdaten.harvest.formats.zensus import read_grid_batches
 from planungsdaten.harvest.geometry import WKB_COLUMN
 from planungsdaten.harvest.sources import Format
-from planungsdaten.harvest.targets import STORAGE_SRID
+from planungsdaten.harvest.targets import SKIPPED_ATTR, STORAGE_SRID
 
 
 def _frames(
@@ -24,6 +27,22 @@ def _frames(
         if layer is None:
             raise SourceFormatError("NAS: jede Ebene braucht einen Objektart-Namen (layer)")
         yield from read_nas_frames(path, layer, batch_size)
+    elif fmt.type == "xplan":
+        yield from read_xplan_frames(path, layer, batch_size)
+    elif fmt.type == "jawe":
+        yield from read_jawe(path, year=fmt.year, batch_size=batch_size)
+    elif fmt.type == "zensus":
+        for batch in read_grid_batches(
+            path,
+            resolution_m=fmt.resolution_m,
+            member=fmt.member,
+            extent_3035=fmt.extent_3035,
+            batch_size=batch_size,
+        ):
+            # cells carry no geometry of their own: grid_cell is built from their ids
+            frame = gpd.GeoDataFrame(batch, geometry=[None] * len(batch), crs="EPSG:25832")
+            frame.attrs[SKIPPED_ATTR] = int(batch.attrs.get("outside_extent", 0))
+            yield frame
     elif fmt.type == "csv":
         yield from read_delimited(
             path,
@@ -78,7 +97,7 @@ def read_layer(
 
 def count_layer(paths: Sequence[Path], fmt: Format, layer: str | None) -> int | None:
     """Total records to expect, when cheaply known (GDAL formats), for progress bars."""
-    if fmt.type in ("nas", "csv"):
+    if fmt.type not in ("gpkg", "shapefile", "geojson", "gml"):
         return None
     total = 0
     for path in paths:

@@ -33,6 +33,7 @@ from planungsdaten.harvest.fetch import Fetched, fetch
 from planungsdaten.harvest.readers import count_layer, read_layer
 from planungsdaten.harvest.sources import Layer, SourceDefinition
 from planungsdaten.harvest.targets import (
+    SKIPPED_ATTR,
     TARGETS,
     MappedBatch,
     Rejection,
@@ -154,6 +155,10 @@ class _Book:
 
 
 _DONE = object()
+# ST_Extent yields a box without SRID: state the storage SRID in the EWKT
+_EXTENT_SQL = (
+    "SELECT 'SRID=25832;' || ST_AsText(ST_Envelope(ST_Extent(geom)::geometry)) FROM {part}"
+)
 
 
 def mapped_batches(
@@ -172,8 +177,10 @@ def mapped_batches(
                 if stop.is_set():
                     return
                 mapped = map_frame(frame, layer, source, offset)
-                offset += len(frame)
-                out.put((len(frame), mapped))
+                # records a reader left out (outside the extent) count as read and skipped
+                read = len(frame) + int(frame.attrs.get(SKIPPED_ATTR, 0))
+                offset += read
+                out.put((read, mapped))
             out.put(_DONE)
         except BaseException as e:  # handed to the consuming thread
             out.put(e)
@@ -198,30 +205,80 @@ def _reject_duplicates(
 ) -> int:
     """The same key twice in one source: keep the first, reject the others."""
     assert target.key is not None
-    key = sql.Identifier(target.key)
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
+    returned = sql.SQL(", ").join(sql.SQL("p.") + sql.Identifier(k) for k in target.key)
     duplicates = raw.execute(
         sql.SQL(
             "DELETE FROM {part} p USING (SELECT ctid, row_number() OVER "
-            "(PARTITION BY {key} ORDER BY ctid) AS n FROM {part}) d "
-            "WHERE p.ctid = d.ctid AND d.n > 1 RETURNING p.{key}"
-        ).format(part=part, key=key)
+            "(PARTITION BY {keys} ORDER BY ctid) AS n FROM {part}) d "
+            "WHERE p.ctid = d.ctid AND d.n > 1 RETURNING {returned}"
+        ).format(part=part, keys=keys, returned=returned)
     ).fetchall()
-    label = target.key.replace("_", " ")
+    label = " / ".join(k.replace("_", " ") for k in target.key)
     book.rejections(
         [
             Rejection(
-                f"{layer.name} {k}",
-                f"{label} {k} kommt in der Quelle mehrfach vor; das erste Objekt wurde übernommen",
-                {target.key: str(k)},
+                f"{layer.name} {' / '.join(map(str, values))}",
+                f"{label} {' / '.join(map(str, values))} kommt in der Quelle mehrfach vor; "
+                "das erste Objekt wurde übernommen",
+                {k: str(v) for k, v in zip(target.key, values, strict=True)},
             )
-            for (k,) in duplicates
+            for values in duplicates
         ]
     )
     return len(duplicates)
 
 
-def _partition(target: Target, version_id: int) -> str:
-    return f"{target.table}_v{version_id}"
+def _create_partition(raw: psycopg.Connection[Any], table: str, version_id: int) -> sql.Identifier:
+    """A plain table shaped like `table`'s partitions, without indexes (fast to fill)."""
+    part = sql.Identifier(f"{table}_v{version_id}")
+    raw.execute(
+        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(
+            part, sql.Identifier(table)
+        )
+    )
+    return part
+
+
+def _attach(
+    raw: psycopg.Connection[Any], table: str, part: sql.Identifier, version_id: int
+) -> None:
+    """Attach as the version's partition; the bound check lets ATTACH skip its scan."""
+    bound = sql.Identifier(f"{table}_v{version_id}_bound")
+    raw.execute(
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (dataset_version_id = {})").format(
+            part, bound, sql.Literal(version_id)
+        )
+    )
+    raw.execute(
+        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+            sql.Identifier(table), part, sql.Literal(version_id)
+        )
+    )
+
+
+def _drop_versions(raw: psycopg.Connection[Any], table: str, versions: list[int]) -> None:
+    for old in versions:
+        old_part = sql.Identifier(f"{table}_v{old}")
+        raw.execute(
+            sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(sql.Identifier(table), old_part)
+        )
+        raw.execute(sql.SQL("DROP TABLE {}").format(old_part))
+
+
+def _swap_companion(
+    raw: psycopg.Connection[Any],
+    table: str,
+    fill: str,
+    part: sql.Identifier,
+    version_id: int,
+    previous: list[int],
+) -> None:
+    """Fill a companion table's partition from the new one and swap it in alongside."""
+    companion = _create_partition(raw, table, version_id)
+    raw.execute(sql.SQL(fill).format(companion=companion, part=part))
+    _attach(raw, table, companion, version_id)
+    _drop_versions(raw, table, previous)
 
 
 def _load_layer(
@@ -253,14 +310,9 @@ def _load_layer(
     )
     raw = driver_connection(conn)
     table = sql.Identifier(target.table)
-    part_name = _partition(target, version_id)
-    part = sql.Identifier(part_name)
     # a plain table without indexes: COPY is fastest there; ATTACH builds the indexes
-    raw.execute(
-        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(
-            part, table
-        )
-    )
+    part = _create_partition(raw, target.table, version_id)
+    part_name = f"{target.table}_v{version_id}"
     if progress is not None:
         progress.start(count_layer(fetched.paths_for(layer.layer), source.format, layer.layer))
     batches = mapped_batches(
@@ -324,39 +376,27 @@ def _load_layer(
                 f"geladen: {listed}. Eine der Quellen einschränken (filter) oder entfernen."
             )
 
-    # swap: the bound check lets ATTACH skip its validation scan
-    raw.execute(
-        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (dataset_version_id = {})").format(
-            part, sql.Identifier(f"{part_name}_bound"), sql.Literal(version_id)
-        )
-    )
-    attach = sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
-        table, part, sql.Literal(version_id)
-    )
     try:
         # ATTACH builds the unique index on the key: duplicates surface here, so the
         # common case pays no extra scan for them
         with raw.transaction():
-            raw.execute(attach)
+            _attach(raw, target.table, part, version_id)
     except psycopg.errors.UniqueViolation:
         if target.key is None:
             raise
         duplicates = _reject_duplicates(raw, book, part, target, layer)
         counts.rejected += duplicates
         counts.loaded -= duplicates
-        raw.execute(attach)
-    for old in previous:
-        old_part = sql.Identifier(_partition(target, old))
-        raw.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(table, old_part))
-        raw.execute(sql.SQL("DROP TABLE {}").format(old_part))
+        _attach(raw, target.table, part, version_id)
+    _drop_versions(raw, target.table, previous)
+    for companion, fill in target.companions:
+        _swap_companion(raw, companion, fill, part, version_id, previous)
     conn.execute(
         query("supersede_versions"),
         {"source_id": source.id, "target_table": target.table, "layer": layer.name},
     )
     extent = raw.execute(
-        sql.SQL(
-            "SELECT 'SRID=25832;' || ST_AsText(ST_Envelope(ST_Extent(geom)::geometry)) FROM {}"
-        ).format(part)
+        sql.SQL(target.extent_sql or _EXTENT_SQL).format(part=part, version=sql.Literal(version_id))
     ).fetchone()
     conn.execute(
         query("publish_version"),

@@ -96,10 +96,12 @@ class Format(_Strict):
     """How the fetched file is read.
 
     Vector files (gpkg, shapefile, geojson, gml) go through GDAL; `nas` is ALKIS NAS XML
-    (parsed with lxml); `csv` has coordinates (`x`/`y`) or a WKT column.
+    and `xplan` XPlanGML or an XPlanArchiv (both parsed with lxml); `csv` has coordinates
+    (`x`/`y`) or a WKT column; `zensus` are the destatis grid ZIPs; `jawe` the BASt
+    annual results of automatic count stations.
     """
 
-    type: Literal["gpkg", "shapefile", "geojson", "gml", "nas", "csv"]
+    type: Literal["gpkg", "shapefile", "geojson", "gml", "nas", "csv", "xplan", "zensus", "jawe"]
     layer: str | None = None
     member: str | None = Field(None, description="dataset inside a ZIP archive")
     where: str | None = Field(None, description="OGR SQL attribute filter, e.g. GF = 4")
@@ -109,6 +111,11 @@ class Format(_Strict):
     x: str | None = Field(None, description="CSV column with the x coordinate (easting)")
     y: str | None = Field(None, description="CSV column with the y coordinate (northing)")
     wkt: str | None = Field(None, description="CSV column with a WKT geometry")
+    resolution_m: int | None = Field(None, gt=0, description="Zensus: grid size to read")
+    extent_3035: tuple[float, float, float, float] | None = Field(
+        None, description="Zensus: keep cells whose corner lies in this EPSG:3035 box"
+    )
+    year: int | None = Field(None, ge=1950, le=2100, description="BASt: count year")
 
     @model_validator(mode="after")
     def _csv_geometry(self) -> Format:
@@ -129,13 +136,16 @@ class Layer(_Strict):
     layer: str | None = None
     target: str
     mapping: dict[str, str]
+    constants: dict[str, str] = Field(
+        default_factory=dict, description="fields with one value for every record"
+    )
 
     @model_validator(mode="after")
     def _mapping_fits_target(self) -> Layer:
         target = TARGETS.get(self.target)
         if target is None:
             raise ValueError(f"target {self.target!r} unknown; known: {', '.join(sorted(TARGETS))}")
-        target.check_mapping(self.mapping)
+        target.check_mapping({**self.mapping, **self.constants})
         return self
 
     @property
@@ -174,6 +184,8 @@ class SourceDefinition(_Strict):
         ):
             data = dict(data)
             layer = {"target": data.pop("target", None), "mapping": data.pop("mapping", None)}
+            if "constants" in data:
+                layer["constants"] = data.pop("constants")
             fmt = data.get("format")
             if isinstance(fmt, dict) and fmt.get("layer"):
                 layer["layer"] = fmt["layer"]

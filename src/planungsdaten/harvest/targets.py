@@ -101,12 +101,16 @@ class Target:
     table: str
     columns: tuple[Column, ...]
     required_any: frozenset[str]
-    geometry: Literal["multipolygon", "point"]
+    geometry: Literal["multipolygon", "point", "none"]
     derive: Derive
-    key: str | None = None  # unique within a dataset version; duplicates are rejected
+    key: tuple[str, ...] | None = None  # unique within a version; duplicates are rejected
     conflict_key: str | None = None  # must not be loaded by two sources at once
     ref_column: str | None = None  # what names a record in messages
     derived: frozenset[str] = frozenset()  # computed by `derive`, never mapped
+    # tables filled from the new partition ({part}) into their own ({companion}) and
+    # swapped in with it, e.g. the cells of a grid dataset
+    companions: tuple[tuple[str, str], ...] = ()
+    extent_sql: str | None = None  # the version's extent as EWKT ({part}, {version})
 
     @property
     def mappable(self) -> frozenset[str]:
@@ -115,11 +119,13 @@ class Target:
 
     @property
     def column_names(self) -> tuple[str, ...]:
-        return (*(c.name for c in self.columns), "geom", "dataset_version_id")
+        geom = ("geom",) if self.geometry != "none" else ()
+        return (*(c.name for c in self.columns), *geom, "dataset_version_id")
 
     @property
     def copy_types(self) -> tuple[str, ...]:
-        return (*(c.copy_type for c in self.columns), "bytea", "int8")
+        geom = ("bytea",) if self.geometry != "none" else ()
+        return (*(c.copy_type for c in self.columns), *geom, "int8")
 
     def check_mapping(self, mapping: Mapping[str, str]) -> None:
         """Raise ValueError when the mapping names unknown fields or misses a required one."""
@@ -193,14 +199,21 @@ def _quoted(series: pd.Series) -> Callable[[Mask], list[str]]:
     return lambda m: [str(v) for v in series.to_numpy(dtype=object, na_value="")[m]]
 
 
-def _number(series: pd.Series, label: str, integer: bool) -> tuple[pd.Series, Reasons]:
-    """German or English numbers ("1.234,5" / "1234.5") → Float64/Int64, reason if unreadable."""
+def _number(
+    series: pd.Series, label: str, integer: bool, german_source: bool = False
+) -> tuple[pd.Series, Reasons]:
+    """German or English numbers ("1.234,5" / "1234.5") → Float64/Int64, reason if unreadable.
+
+    In a source declared German (`decimal: ","`) a dot is always a thousands separator
+    ("4.820" is 4820); elsewhere only values with a comma are read the German way."""
     if pd.api.types.is_numeric_dtype(series):
         raw = series.astype("Float64")
         bad = np.zeros(len(series), dtype=bool)
     else:
         text = _text(series)
-        german = _mask(text.str.contains(",", regex=False))
+        german = (
+            _mask(text.notna()) if german_source else _mask(text.str.contains(",", regex=False))
+        )
         if german.any():
             text = text.where(~german, text.str.replace(".", "", regex=False).str.replace(",", "."))
         raw = pd.to_numeric(text, errors="coerce").astype("Float64")
@@ -230,6 +243,10 @@ def _check_ags(out: pd.DataFrame) -> Reasons:
 def derive_ags(ars: str) -> str:
     """AGS from ARS: Land, Regierungsbezirk and Kreis (5 digits) + Gemeinde (last 3)."""
     return ars[:5] + ars[9:12]
+
+
+def _german(source: SourceDefinition) -> bool:
+    return source.format.decimal == ","
 
 
 def _derive_municipality(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
@@ -278,7 +295,9 @@ def _derive_parcel(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
     out["zaehler"] = _strip_pad(kz.str.slice(9, 14), zeros=True)
     out["nenner"] = _strip_pad(kz.str.slice(14, 18), zeros=True)
     out["folge"] = _strip_pad(kz.str.slice(18, 20), zeros=False)
-    area, area_reason = _number(out["amtliche_flaeche"], "amtliche Fläche", integer=False)
+    area, area_reason = _number(
+        out["amtliche_flaeche"], "amtliche Fläche", integer=False, german_source=_german(source)
+    )
     out["amtliche_flaeche"] = area
     no_zaehler = ~bad & _mask(out["zaehler"].isna())
     q = _quoted(kz)
@@ -304,11 +323,15 @@ def _fill(given: pd.Series, fallback: pd.Series) -> pd.Series:
 
 
 def _derive_building(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
-    code, code_reason = _number(out["function_code"], "Gebäudefunktion", integer=True)
+    code, code_reason = _number(
+        out["function_code"], "Gebäudefunktion", integer=True, german_source=_german(source)
+    )
     out["function_code"] = code
     names = code.map(codelists.GEBAEUDEFUNKTION, na_action="ignore")
     out["function_name"] = _fill(out["function_name"], names)
-    storeys, storeys_reason = _number(out["storeys"], "Geschosse", integer=True)
+    storeys, storeys_reason = _number(
+        out["storeys"], "Geschosse", integer=True, german_source=_german(source)
+    )
     out["storeys"] = storeys
     return _first_reason(
         _reason(out["source_object_id"].isna(), "Objektkennung fehlt"),
@@ -357,8 +380,100 @@ def _derive_address(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
     )
 
 
+def _date(series: pd.Series, label: str) -> tuple[pd.Series, Reasons]:
+    """ISO or German dates ("2022-05-15", "15.05.2022") → datetime.date, reason if unreadable.
+
+    Parsed once per distinct value: a batch holds few distinct dates."""
+    text = _text(series)
+    distinct = {v for v in text.dropna().unique()}
+    parsed: dict[str, Any] = {}
+    for value in distinct:
+        for fmt in ("%Y-%m-%d", "%d.%m.%Y", "ISO8601"):
+            stamp = pd.to_datetime(value, errors="coerce", format=fmt)
+            if not pd.isna(stamp):
+                parsed[value] = stamp.date()
+                break
+    values = text.astype(object).map(parsed)
+    values = values.astype(object).where(_mask(values.notna()), None)
+    bad = _mask(text.notna()) & _mask(values.isna())
+    quoted = _quoted(text)
+    return values, _reason(
+        bad, lambda m: [f"'{v}' ist kein gültiges Datum ({label})" for v in quoted(m)]
+    )
+
+
+def _derive_development_plan(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    reasons = [_reason(out["source_object_id"].isna(), "Objektkennung (gml:id) fehlt")]
+    for column, label in (
+        ("in_force_date", "Inkrafttreten"),
+        ("decision_date", "Aufstellungsbeschluss"),
+        ("adoption_date", "Satzungsbeschluss"),
+    ):
+        out[column], reason = _date(out[column], label)
+        reasons.append(reason)
+    return _first_reason(
+        *reasons, _reason(out["plan_type"].isna(), "Planart fehlt"), _check_ags(out)
+    )
+
+
+def _derive_traffic_count(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    year, year_reason = _number(out["year"], "Jahr", integer=True, german_source=_german(source))
+    out["year"] = year
+    reasons = [_reason(out["station_id"].isna(), "Zählstellennummer fehlt"), year_reason]
+    for column, label in (
+        ("dtv_kfz", "DTV Kfz"),
+        ("dtv_sv", "DTV SV"),
+        ("sv_share_pct", "SV-Anteil"),
+    ):
+        out[column], reason = _number(
+            out[column], label, integer=False, german_source=_german(source)
+        )
+        reasons.append(reason)
+    share = out["sv_share_pct"]
+    computed = (out["dtv_sv"] / out["dtv_kfz"] * 100).round(2)
+    out["sv_share_pct"] = share.where(_mask(share.notna()), computed)
+    negative = _mask(out["dtv_kfz"] < 0) | _mask(out["dtv_sv"] < 0)
+    reasons.append(_reason(negative, "negative Verkehrsstärke"))
+    return _first_reason(*reasons)
+
+
+def _derive_grid_value(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    resolution, resolution_reason = _number(
+        out["resolution_m"], "Auflösung", integer=True, german_source=_german(source)
+    )
+    out["resolution_m"] = resolution
+    value, value_reason = _number(
+        out["value"], "Wert", integer=False, german_source=_german(source)
+    )
+    out["value"] = value
+    date, date_reason = _date(out["reference_date"], "Stichtag")
+    out["reference_date"] = date
+    reasons = [resolution_reason, value_reason, date_reason]
+    for column in ("x_ll", "y_ll"):
+        out[column], reason = _number(
+            out[column], "Gitterkoordinate", integer=False, german_source=_german(source)
+        )
+        reasons.append(reason)
+    missing = _mask(out["cell_id"].isna()) | _mask(out["indicator"].isna())
+    return _first_reason(_reason(missing, "Gitterzelle oder Merkmal fehlt"), *reasons)
+
+
 def _cols(*specs: str | tuple[str, str]) -> tuple[Column, ...]:
     return tuple(Column(s) if isinstance(s, str) else Column(s[0], s[1]) for s in specs)
+
+
+# a grid dataset's cells: squares of the INSPIRE grid (EPSG:3035) stored in EPSG:25832,
+# in a partition of `grid_cell` swapped in together with the values
+_GRID_CELLS = (
+    "INSERT INTO {companion} (cell_id, resolution_m, geom, dataset_version_id) "
+    "SELECT DISTINCT ON (cell_id) cell_id, resolution_m, ST_Transform(ST_MakeEnvelope("
+    "x_ll, y_ll, x_ll + resolution_m, y_ll + resolution_m, 3035), 25832), dataset_version_id "
+    "FROM {part}"
+)
+_GRID_EXTENT = (
+    "SELECT 'SRID=25832;' || ST_AsText(ST_Envelope(ST_Extent(geom)::geometry)) "
+    "FROM grid_cell WHERE dataset_version_id = {version}"
+)
 
 
 TARGETS: dict[str, Target] = {
@@ -368,7 +483,7 @@ TARGETS: dict[str, Target] = {
         required_any=frozenset({"ags", "ars"}),
         geometry="multipolygon",
         derive=_derive_municipality,
-        key="ags",
+        key=("ags",),
         conflict_key="ags",
         ref_column="ags",
     ),
@@ -391,7 +506,7 @@ TARGETS: dict[str, Target] = {
         required_any=frozenset({"flurstueckskennzeichen"}),
         geometry="multipolygon",
         derive=_derive_parcel,
-        key="flurstueckskennzeichen",
+        key=("flurstueckskennzeichen",),
         conflict_key="flurstueckskennzeichen",
         ref_column="flurstueckskennzeichen",
         derived=frozenset({"land", "gemarkung", "flur", "zaehler", "nenner", "folge"}),
@@ -410,7 +525,7 @@ TARGETS: dict[str, Target] = {
         required_any=frozenset({"source_object_id"}),
         geometry="multipolygon",
         derive=_derive_building,
-        key="source_object_id",
+        key=("source_object_id",),
         ref_column="source_object_id",
     ),
     "land_use": Target(
@@ -437,6 +552,70 @@ TARGETS: dict[str, Target] = {
         geometry="point",
         derive=_derive_address,
         ref_column="source_object_id",
+    ),
+    "development_plan": Target(
+        table="development_plan",
+        columns=_cols(
+            "source_object_id",
+            "plan_type",
+            "xplan_version",
+            "name",
+            "number",
+            "plan_art",
+            "plan_art_name",
+            "legal_status",
+            "legal_status_name",
+            "ags",
+            "municipality_name",
+            ("in_force_date", "date"),
+            ("decision_date", "date"),
+            ("adoption_date", "date"),
+            ("document_urls", "text[]"),
+        ),
+        required_any=frozenset({"source_object_id"}),
+        geometry="multipolygon",
+        derive=_derive_development_plan,
+        key=("source_object_id",),
+        ref_column="name",
+    ),
+    "traffic_count": Target(
+        table="traffic_count",
+        columns=_cols(
+            "station_id",
+            "name",
+            "road",
+            "road_class",
+            ("year", "int2"),
+            ("dtv_kfz", "float8"),
+            ("dtv_sv", "float8"),
+            ("sv_share_pct", "float8"),
+            "counter",
+        ),
+        required_any=frozenset({"station_id"}),
+        geometry="point",
+        derive=_derive_traffic_count,
+        key=("station_id", "year"),
+        ref_column="station_id",
+    ),
+    "grid_value": Target(
+        table="grid_value",
+        columns=_cols(
+            "cell_id",
+            ("resolution_m", "int4"),
+            "indicator",
+            ("value", "float8"),
+            "flag",
+            ("reference_date", "date"),
+            ("x_ll", "float8"),
+            ("y_ll", "float8"),
+        ),
+        required_any=frozenset({"cell_id"}),
+        geometry="none",
+        derive=_derive_grid_value,
+        key=("cell_id", "indicator"),
+        ref_column="cell_id",
+        companions=(("grid_cell", _GRID_CELLS),),
+        extent_sql=_GRID_EXTENT,
     ),
 }
 
@@ -483,6 +662,12 @@ def _outside(
     return np.asarray(present & ~inside)
 
 
+# columns a reader may add: the source line of a record, and why it cannot be used
+ROW_COLUMN = "row_number"
+REASON_COLUMN = "reject_reason"
+SKIPPED_ATTR = "skipped"
+
+
 def map_frame(
     frame: gpd.GeoDataFrame,
     layer: Layer,
@@ -508,7 +693,9 @@ def map_frame(
     out = pd.DataFrame(index=index)
     for col in target.columns:
         src = layer.mapping.get(col.name)
-        if src is None:
+        if col.name in layer.constants:
+            out[col.name] = pd.Series(layer.constants[col.name], index=index, dtype=_STR)
+        elif src is None:
             out[col.name] = pd.Series(pd.NA, index=index, dtype=_STR)
         elif col.name in _CODE_FIELDS and col.name != "street_key":
             out[col.name] = _digits(frame[src])
@@ -522,29 +709,40 @@ def map_frame(
         if target.ref_column
         else None
     )
-    reasons = target.derive(out, source)
-    geoms = frame.geometry.to_numpy()
-    ewkb, geom_reasons, repaired = geometry_ewkb(geoms, target.geometry, STORAGE_SRID, wkb)
-    reasons = _first_reason(
-        reasons,
-        np.asarray(geom_reasons, dtype=object),
-        _reason(
-            _outside(geoms, extent),
-            "Geometrie liegt außerhalb Deutschlands (nach Umprojektion nach EPSG:25832): "
-            "falsches oder fehlendes Koordinatenreferenzsystem der Quelle?",
-        ),
+    rows = frame[ROW_COLUMN].to_numpy(dtype=object) if ROW_COLUMN in frame.columns else None
+    read_reasons = (
+        frame[REASON_COLUMN].to_numpy(dtype=object) if REASON_COLUMN in frame.columns else _none(n)
     )
+    read_reasons[pd.isna(read_reasons)] = None
+    reasons = _first_reason(read_reasons, target.derive(out, source))
+    geoms = frame.geometry.to_numpy()
+    ewkb: list[bytes | None] = []
+    repaired = np.zeros(n, dtype=bool)
+    if target.geometry != "none":
+        ewkb, geom_reasons, repaired = geometry_ewkb(geoms, target.geometry, STORAGE_SRID, wkb)
+        reasons = _first_reason(
+            reasons,
+            np.asarray(geom_reasons, dtype=object),
+            _reason(
+                _outside(geoms, extent),
+                "Geometrie liegt außerhalb Deutschlands (nach Umprojektion nach EPSG:25832): "
+                "falsches oder fehlendes Koordinatenreferenzsystem der Quelle?",
+            ),
+        )
     ok = _is_none(reasons)
     skip = np.zeros(n, dtype=bool)
     prefix = source.filter.ags_prefix
     if prefix:
         ags = out["ags"].astype(_STR)
         skip = _mask(ags.notna()) & ~_mask(ags.str.startswith(prefix))
-    result = MappedBatch(skipped=int((skip & ok).sum()))
+    # rows a reader left out (e.g. grid cells outside the configured extent)
+    skipped_by_reader = int(frame.attrs.get(SKIPPED_ATTR, 0))
+    result = MappedBatch(skipped=int((skip & ok).sum()) + skipped_by_reader)
 
     def ref(i: int) -> str:
         name = refs[i] if refs is not None else None
-        return f"{layer.name} {name}" if name else f"{layer.name} Objekt {offset + i + 1}"
+        where = f"Zeile {rows[i]}" if rows is not None else f"Objekt {offset + i + 1}"
+        return f"{layer.name} {where}" + (f" ({name})" if name else "")
 
     for i in np.flatnonzero(~ok):
         result.rejections.append(Rejection(ref(int(i)), str(reasons[i]), _record(frame, int(i))))
@@ -555,7 +753,8 @@ def map_frame(
     for col in target.columns:
         column = out[col.name]
         result.columns[col.name] = column.to_numpy(dtype=object, na_value=None)[keep]
-    result.columns["geom"] = np.asarray(ewkb, dtype=object)[keep]
+    if target.geometry != "none":
+        result.columns["geom"] = np.asarray(ewkb, dtype=object)[keep]
     return result
 
 
