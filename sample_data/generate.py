@@ -28,7 +28,13 @@ Planning data (`planning.py`):
 - `Verkehrszaehlung_Muecheln_2024.csv`: the town's own counting points (Windows-1252).
 - `BPlan_Am_Geiseltalsee.gml`: one Bebauungsplan in XPlanGML 6.0.
 
-Later issues add the vacancy register.
+The town's vacancy register (`vacancy.py`: 60 entries on addresses of the sample cadastre,
+written by hand as municipal staff do):
+
+- `Leerstandskataster_Muecheln.xlsx`: sheet "Leerstand", title in row 1, header in row 3.
+- `Leerstand_Muecheln.csv`: the same register as an Excel CSV export (Windows-1252, ';',
+  German dates and decimals) with Rechtswert/Hochwert for ten entries and one doubled row.
+
 Run: `python sample_data/generate.py [OUT_DIR]` (default: this folder).
 """
 
@@ -44,7 +50,7 @@ from shapely.geometry import MultiPoint, Point, Polygon
 
 if __package__ in (None, ""):  # run as a script: make the `sample_data` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sample_data import cadastre, planning
+from sample_data import cadastre, planning, vacancy
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_AGS = "15088235"
@@ -53,6 +59,8 @@ NAS_FILE = "ALKIS_NAS_Beispiel.xml"
 AVE_ZIP_FILE = "ALKIS_vereinfacht_Beispiel.zip"
 AVE_GML_FILE = "ALKIS_vereinfacht_Flurstueck.gml"
 ADDRESS_CSV_FILE = "Hauskoordinaten_Beispiel.csv"
+VACANCY_XLSX_FILE = vacancy.VACANCY_XLSX_FILE  # "Leerstandskataster_Muecheln.xlsx"
+VACANCY_CSV_FILE = vacancy.VACANCY_CSV_FILE  # "Leerstand_Muecheln.csv"
 
 # AGS, name (GEN), BEZ, centre easting/northing in EPSG:25832 (rounded real centres)
 MUNICIPALITIES: list[tuple[str, str, str, float, float]] = [
@@ -106,14 +114,20 @@ def generate(out_dir: Path = HERE) -> list[Path]:
     municipalities = boundaries()
     municipalities.to_file(path, layer="vg250_gem", driver="GPKG", engine="pyogrio")
     muecheln = municipalities.set_index("AGS").geometry[SAMPLE_AGS]
+    sample_cadastre = cadastre.build_cadastre(muecheln)
     written = cadastre.write_cadastre(
-        cadastre.build_cadastre(muecheln),
+        sample_cadastre,
         nas=out_dir / NAS_FILE,
         ave_zip=out_dir / AVE_ZIP_FILE,
         ave_gml=out_dir / AVE_GML_FILE,
         addresses_csv=out_dir / ADDRESS_CSV_FILE,
     )
-    return [path, *written, *planning.generate_planning(out_dir)]
+    return [
+        path,
+        *written,
+        *planning.generate_planning(out_dir),
+        *vacancy.generate_vacancy(out_dir, sample_cadastre),
+    ]
 
 
 if __name__ == "__main__":

@@ -82,7 +82,8 @@ def _text(elem: etree._Element, path: str) -> str | None:
 
 def test_two_runs_write_identical_bytes(out_dir: Path, tmp_path: Path) -> None:
     written = generate.generate(tmp_path)
-    assert [p.name for p in written] == [generate.BOUNDARIES_FILE, *CADASTRE_FILES]
+    names = [p.name for p in written]
+    assert names[: 1 + len(CADASTRE_FILES)] == [generate.BOUNDARIES_FILE, *CADASTRE_FILES]
     for path in written:
         assert _sha(path) == _sha(out_dir / path.name), path.name
 

@@ -76,6 +76,12 @@ class HarvestSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PLANUNGSDATEN_HARVEST_", extra="ignore")
 
     batch_size: int = Field(20_000, ge=100, le=1_000_000)
+    vacancy_min_count: int = Field(
+        3, ge=2, description="vacancy aggregates: cells with fewer entries are not published"
+    )
+    address_similarity: float = Field(
+        0.5, gt=0, le=1, description="least pg_trgm similarity of street names to match"
+    )
     maintenance_work_mem: str = Field(
         "256MB", pattern=r"^[0-9]+(kB|MB|GB)$", description="for index builds during a swap"
     )

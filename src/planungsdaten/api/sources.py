@@ -73,6 +73,9 @@ class RunDetails(Run):
 
     rejected_records: list[dict[str, Any]] = Field(default_factory=list)
     repaired_records: list[dict[str, Any]] = Field(default_factory=list)
+    records_withheld: bool = Field(
+        False, description="Einzelsätze einer zugriffsbeschränkten Quelle nicht gezeigt"
+    )
 
 
 def _definitions(request: Request) -> dict[str, SourceDefinition]:

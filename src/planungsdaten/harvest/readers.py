@@ -12,6 +12,7 @@ from planungsdaten.harvest.errors import SourceFormatError
 from planungsdaten.harvest.formats.bast import read_jawe
 from planungsdaten.harvest.formats.delimited import read_delimited
 from planungsdaten.harvest.formats.nas import read_nas_frames
+from planungsdaten.harvest.formats.spreadsheet import read_xlsx
 from planungsdaten.harvest.formats.vector import count_features, read_vector
 from planungsdaten.harvest.formats.xplan import read_xplan_frames
 from planungsdaten.harvest.formats.zensus import read_grid_batches
@@ -27,6 +28,16 @@ def _frames(
         if layer is None:
             raise SourceFormatError("NAS: jede Ebene braucht einen Objektart-Namen (layer)")
         yield from read_nas_frames(path, layer, batch_size)
+    elif fmt.type == "xlsx":
+        yield from read_xlsx(
+            path,
+            sheet=fmt.sheet,
+            x=fmt.x,
+            y=fmt.y,
+            crs=default_crs,
+            batch_size=batch_size,
+            header_row=fmt.header_row,
+        )
     elif fmt.type == "xplan":
         yield from read_xplan_frames(path, layer, batch_size)
     elif fmt.type == "jawe":

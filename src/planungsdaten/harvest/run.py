@@ -30,6 +30,7 @@ from planungsdaten.db.copy import copy_rows, driver_connection
 from planungsdaten.db.queries import query
 from planungsdaten.harvest.errors import ConflictError, HarvestError, NothingLoadedError
 from planungsdaten.harvest.fetch import Fetched, fetch
+from planungsdaten.harvest.locate import locate, location_summary
 from planungsdaten.harvest.readers import count_layer, read_layer
 from planungsdaten.harvest.sources import Layer, SourceDefinition
 from planungsdaten.harvest.targets import (
@@ -66,6 +67,7 @@ class LayerResult:
     rejected: int
     repaired: int
     skipped: int
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,10 +275,13 @@ def _swap_companion(
     part: sql.Identifier,
     version_id: int,
     previous: list[int],
+    threshold: int,
 ) -> None:
     """Fill a companion table's partition from the new one and swap it in alongside."""
     companion = _create_partition(raw, table, version_id)
-    raw.execute(sql.SQL(fill).format(companion=companion, part=part))
+    raw.execute(
+        sql.SQL(fill).format(companion=companion, part=part, threshold=sql.Literal(threshold))
+    )
     _attach(raw, table, companion, version_id)
     _drop_versions(raw, table, previous)
 
@@ -340,6 +345,21 @@ def _load_layer(
         if progress is not None:
             progress.advance(read)
 
+    note = None
+    if target.locate:
+        unlocated = locate(raw, part, settings.harvest.address_similarity)
+        book.rejections(
+            [Rejection(f"{layer.name} {u.source_object_id}", u.reason, u.record) for u in unlocated]
+        )
+        counts.rejected += len(unlocated)
+        placed = location_summary(raw, part)
+        total = sum(placed.values()) + len(unlocated)
+        share = sum(placed.values()) / total * 100 if total else 0.0
+        methods = ", ".join(f"{m} {n}" for m, n in placed.items())
+        note = (
+            f"{layer.name}: {sum(placed.values())} von {total} Einträgen verortet "
+            f"({share:.0f} %): {methods or 'keine'}"
+        )
     loaded = raw.execute(sql.SQL("SELECT count(*) FROM {}").format(part)).fetchone()
     counts.loaded = int(loaded[0]) if loaded else 0
     if counts.loaded == 0:
@@ -390,7 +410,15 @@ def _load_layer(
         _attach(raw, target.table, part, version_id)
     _drop_versions(raw, target.table, previous)
     for companion, fill in target.companions:
-        _swap_companion(raw, companion, fill, part, version_id, previous)
+        _swap_companion(
+            raw,
+            companion,
+            fill,
+            part,
+            version_id,
+            previous,
+            threshold=settings.harvest.vacancy_min_count,
+        )
     conn.execute(
         query("supersede_versions"),
         {"source_id": source.id, "target_table": target.table, "layer": layer.name},
@@ -415,6 +443,7 @@ def _load_layer(
         counts.rejected,
         counts.repaired,
         counts.skipped,
+        note,
     )
     log.info("%s: %s", source.id, result)
     return result
@@ -541,7 +570,8 @@ def harvest(
             # recorded so that no run stays 'running'; the caller still sees the original error
             finish("failed", [], f"Unerwarteter Fehler: {e!r}")
             raise
-        return finish("succeeded", [r.version_id for r in layers], None)
+        notes = "; ".join(r.note for r in layers if r.note) or None
+        return finish("succeeded", [r.version_id for r in layers], notes)
 
 
 def latest_runs(
@@ -552,12 +582,25 @@ def latest_runs(
     return [dict(r._mapping) for r in rows]
 
 
-def run_details(conn: Connection, run_id: int, limit: int = 1000) -> dict[str, Any] | None:
-    """One run with its rejected and repaired records (up to `limit` each)."""
+def run_details(
+    conn: Connection, run_id: int, limit: int = 1000, *, include_restricted: bool = False
+) -> dict[str, Any] | None:
+    """One run with its rejected and repaired records (up to `limit` each).
+
+    Records of a restricted source (personal data such as vacancy registers) are left out
+    unless `include_restricted`: their counts stay, their contents are for operators only."""
     row = conn.execute(text("SELECT * FROM harvest_run WHERE id = :id"), {"id": run_id}).first()
     if row is None:
         return None
     details = dict(row._mapping)
+    access = conn.execute(
+        text("SELECT access FROM source WHERE id = :id"), {"id": row.source_id}
+    ).scalar_one()
+    if access == "restricted" and not include_restricted:
+        details["rejected_records"] = []
+        details["repaired_records"] = []
+        details["records_withheld"] = True
+        return details
     details["rejected_records"] = [
         dict(r._mapping)
         for r in conn.execute(query("rejected_of_run"), {"run_id": run_id, "limit": limit})

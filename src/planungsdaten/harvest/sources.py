@@ -101,7 +101,9 @@ class Format(_Strict):
     annual results of automatic count stations.
     """
 
-    type: Literal["gpkg", "shapefile", "geojson", "gml", "nas", "csv", "xplan", "zensus", "jawe"]
+    type: Literal[
+        "gpkg", "shapefile", "geojson", "gml", "nas", "csv", "xlsx", "xplan", "zensus", "jawe"
+    ]
     layer: str | None = None
     member: str | None = Field(None, description="dataset inside a ZIP archive")
     where: str | None = Field(None, description="OGR SQL attribute filter, e.g. GF = 4")
@@ -116,11 +118,15 @@ class Format(_Strict):
         None, description="Zensus: keep cells whose corner lies in this EPSG:3035 box"
     )
     year: int | None = Field(None, ge=1950, le=2100, description="BASt: count year")
+    sheet: str | None = Field(None, description="XLSX: worksheet (default: the first)")
+    header_row: int | None = Field(None, ge=1, description="XLSX: row of the column names")
 
     @model_validator(mode="after")
     def _csv_geometry(self) -> Format:
         if self.type == "csv" and not ((self.x and self.y) or self.wkt):
             raise ValueError("csv needs either `x` and `y` or `wkt` column names")
+        if bool(self.x) != bool(self.y):
+            raise ValueError("`x` and `y` go together")
         return self
 
 
@@ -218,6 +224,15 @@ class SourceDefinition(_Strict):
         if value is not None and not value.startswith("http://data.europa.eu/bna/"):
             raise ValueError("must be an HVD category URI http://data.europa.eu/bna/c_…")
         return value
+
+    @model_validator(mode="after")
+    def _personal_data_restricted(self) -> SourceDefinition:
+        if self.access != "restricted" and any(layer.target == "vacancy" for layer in self.layers):
+            raise ValueError(
+                "access: vacancy registers hold personal data and must be 'restricted'; "
+                "only their aggregate per grid cell is published"
+            )
+        return self
 
     @model_validator(mode="after")
     def _layers_distinct(self) -> SourceDefinition:

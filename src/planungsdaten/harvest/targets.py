@@ -21,7 +21,7 @@ import shapely
 
 from planungsdaten.harvest import codelists
 from planungsdaten.harvest.errors import SourceFormatError
-from planungsdaten.harvest.geometry import WKB_COLUMN, geometry_ewkb
+from planungsdaten.harvest.geometry import MISSING, WKB_COLUMN, geometry_ewkb
 
 if TYPE_CHECKING:
     from planungsdaten.harvest.sources import Layer, SourceDefinition
@@ -110,6 +110,8 @@ class Target:
     # tables filled from the new partition ({part}) into their own ({companion}) and
     # swapped in with it, e.g. the cells of a grid dataset
     companions: tuple[tuple[str, str], ...] = ()
+    geometry_optional: bool = False  # records without one are located after the COPY
+    locate: bool = False  # place records by parcel or address (harvest.locate)
     extent_sql: str | None = None  # the version's extent as EWKT ({part}, {version})
 
     @property
@@ -458,6 +460,37 @@ def _derive_grid_value(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
     return _first_reason(_reason(missing, "Gitterzelle oder Merkmal fehlt"), *reasons)
 
 
+_LEADING_NUMBER = r"^\s*([0-9]+)\s*([A-Za-z]?)(?![A-Za-z])"
+_USES = (("wohn", "Wohnen"), ("gewerb", "Gewerbe"), ("laden", "Gewerbe"), ("misch", "gemischt"))
+
+
+def _derive_vacancy(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    # registers write "12a", "12 A" or a range "12-14" for the building at number 12
+    number = out["house_number"].astype(_STR)
+    parts = number.str.extract(_LEADING_NUMBER)
+    parsed = _mask(parts[0].notna())
+    out["house_number"] = number.where(~parsed, parts[0].astype(_STR))
+    suffix = parts[1].astype(_STR)
+    suffix = suffix.where(_mask(suffix != ""))
+    out["house_number_suffix"] = _fill(out["house_number_suffix"], suffix).str.lower()
+    use = out["use"].astype(_STR)
+    folded = use.str.lower()
+    for prefix, name in _USES:
+        use = use.where(~_mask(folded.str.contains(prefix, regex=False)), name)
+    out["use"] = use
+    out["vacant_since"], since_reason = _date(out["vacant_since"], "leer seit")
+    area, area_reason = _number(
+        out["floor_area"], "Fläche", integer=False, german_source=_german(source)
+    )
+    out["floor_area"] = area
+    return _first_reason(
+        _reason(out["source_object_id"].isna(), "laufende Nummer fehlt"),
+        since_reason,
+        area_reason,
+        _check_ags(out),
+    )
+
+
 def _cols(*specs: str | tuple[str, str]) -> tuple[Column, ...]:
     return tuple(Column(s) if isinstance(s, str) else Column(s[0], s[1]) for s in specs)
 
@@ -469,6 +502,27 @@ _GRID_CELLS = (
     "SELECT DISTINCT ON (cell_id) cell_id, resolution_m, ST_Transform(ST_MakeEnvelope("
     "x_ll, y_ll, x_ll + resolution_m, y_ll + resolution_m, 3035), 25832), dataset_version_id "
     "FROM {part}"
+)
+# the open layer of a vacancy register: counts per 100 m cell (EPSG:3035 grid); a cell
+# with fewer than {threshold} entries is left out, and the counts by use are shown only
+# when none of them is between 1 and the threshold (else they would reveal the small one)
+_VACANCY_AGGREGATE = (
+    "INSERT INTO {companion} (unit, unit_id, vacant_total, vacant_residential, "
+    "vacant_commercial, vacant_mixed, geom, dataset_version_id) "
+    "SELECT 'grid_100m', 'CRS3035RES100mN' || y::bigint || 'E' || x::bigint, n, "
+    "CASE WHEN safe THEN r END, CASE WHEN safe THEN c END, CASE WHEN safe THEN m END, "
+    "ST_Transform(ST_MakeEnvelope(x, y, x + 100, y + 100, 3035), 25832), version "
+    "FROM (SELECT x, y, n, r, c, m, version, "
+    "  (r = 0 OR r >= {threshold}) AND (c = 0 OR c >= {threshold}) "
+    "  AND (m = 0 OR m >= {threshold}) AS safe "
+    "  FROM (SELECT floor(ST_X(p) / 100) * 100 AS x, floor(ST_Y(p) / 100) * 100 AS y, "
+    "        count(*) AS n, count(*) FILTER (WHERE use = 'Wohnen') AS r, "
+    "        count(*) FILTER (WHERE use = 'Gewerbe') AS c, "
+    "        count(*) FILTER (WHERE use = 'gemischt') AS m, "
+    "        min(dataset_version_id) AS version "
+    "        FROM (SELECT ST_Transform(geom, 3035) AS p, use, dataset_version_id "
+    "              FROM {part}) s GROUP BY 1, 2) g "
+    "  WHERE n >= {threshold}) a"
 )
 _GRID_EXTENT = (
     "SELECT 'SRID=25832;' || ST_AsText(ST_Envelope(ST_Extent(geom)::geometry)) "
@@ -617,6 +671,37 @@ TARGETS: dict[str, Target] = {
         companions=(("grid_cell", _GRID_CELLS),),
         extent_sql=_GRID_EXTENT,
     ),
+    "vacancy": Target(
+        table="vacancy",
+        columns=_cols(
+            "source_object_id",
+            "ags",
+            "street",
+            "house_number",
+            "house_number_suffix",
+            "parcel_ref",
+            "use",
+            "status",
+            ("vacant_since", "date"),
+            ("floor_area", "float8"),
+            "remarks",
+            "location_method",
+        ),
+        required_any=frozenset({"source_object_id"}),
+        geometry="point",
+        derive=_derive_vacancy,
+        key=("source_object_id",),
+        ref_column="source_object_id",
+        derived=frozenset({"location_method"}),
+        geometry_optional=True,
+        locate=True,
+        companions=(("vacancy_aggregate", _VACANCY_AGGREGATE),),
+        # the extent of the published cells, not of the entries (whose corners it would be)
+        extent_sql=(
+            "SELECT 'SRID=25832;' || ST_AsText(ST_Envelope(ST_Extent(geom)::geometry)) "
+            "FROM vacancy_aggregate WHERE dataset_version_id = {version}"
+        ),
+    ),
 }
 
 _CODE_FIELDS = frozenset({"ags", "ars", "flurstueckskennzeichen", "postcode", "street_key"})
@@ -720,6 +805,8 @@ def map_frame(
     repaired = np.zeros(n, dtype=bool)
     if target.geometry != "none":
         ewkb, geom_reasons, repaired = geometry_ewkb(geoms, target.geometry, STORAGE_SRID, wkb)
+        if target.geometry_optional:  # placed after the COPY instead
+            geom_reasons = [None if r == MISSING else r for r in geom_reasons]
         reasons = _first_reason(
             reasons,
             np.asarray(geom_reasons, dtype=object),

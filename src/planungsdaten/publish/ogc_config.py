@@ -64,6 +64,17 @@ COLLECTIONS: dict[str, CollectionSpec] = {
         keywords=("Gemeinde", "Verwaltungsgrenze", "AGS", "Verwaltungseinheiten"),
         id_field="ags",
     ),
+    "vacancy_aggregate": CollectionSpec(
+        collection_id="vacancy",
+        title="Leerstand je 100-m-Gitterzelle",
+        description=(
+            "Anzahl der im Leerstandskataster erfassten leeren Einheiten je 100-m-Gitterzelle "
+            "(INSPIRE-Gitter), gesamt und nach Nutzung. Zellen mit weniger Einträgen als der "
+            "Geheimhaltungsschwelle werden nicht veröffentlicht; Einzelangaben nie."
+        ),
+        keywords=("Leerstand", "Wohnungsleerstand", "Gitterzelle", "ISEK"),
+        id_field="unit_id",
+    ),
 }
 
 

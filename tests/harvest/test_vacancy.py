@@ -1,0 +1,214 @@
+"""Vacancy registers: located by coordinates, parcel or address; rejected with reasons when
+they cannot be; never published record by record; aggregates never reveal small counts."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from planungsdaten.app import create_app
+from planungsdaten.harvest.errors import SourceDefinitionError
+from planungsdaten.harvest.run import HarvestResult, harvest
+from planungsdaten.harvest.sources import SourceDefinition, load_source
+from planungsdaten.settings import PROJECT_DIR, Settings
+from sample_data import generate, vacancy
+from tests.conftest import with_file
+
+SAMPLE_DEFS = PROJECT_DIR / "harvesters" / "sample"
+
+
+@pytest.fixture
+def cadastre(engine: Engine, settings: Settings, sample_dir: Path) -> None:
+    """The sample cadastre (addresses, parcels) the register is matched against."""
+    nas = with_file(load_source(SAMPLE_DEFS / "alkis-nas.yaml"), sample_dir / generate.NAS_FILE)
+    harvest(engine, nas, settings)
+
+
+def _xlsx(sample_dir: Path) -> SourceDefinition:
+    return with_file(
+        load_source(SAMPLE_DEFS / "leerstand.yaml"), sample_dir / vacancy.VACANCY_XLSX_FILE
+    )
+
+
+def _csv(sample_dir: Path) -> SourceDefinition:
+    return with_file(
+        load_source(SAMPLE_DEFS / "leerstand-csv.yaml"), sample_dir / vacancy.VACANCY_CSV_FILE
+    )
+
+
+@pytest.fixture
+def loaded(cadastre: None, engine: Engine, settings: Settings, sample_dir: Path) -> HarvestResult:
+    return harvest(engine, _xlsx(sample_dir), settings)
+
+
+def test_register_is_matched_against_alkis_addresses(loaded: HarvestResult, engine: Engine) -> None:
+    expected = vacancy.expected_matches()
+    unmatched = {k for k, v in expected.items() if v is None}
+    assert loaded.read == len(expected) == loaded.loaded + loaded.rejected
+    assert loaded.rejected == len(unmatched) > 0
+    assert loaded.message is not None and "verortet" in loaded.message
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT v.source_object_id, v.location_method, "
+                "  (SELECT a.street || ' ' || a.house_number "
+                "          || coalesce(a.house_number_suffix, '') "
+                "   FROM address a ORDER BY a.geom <-> v.geom LIMIT 1) AS nearest, "
+                "  (SELECT min(ST_Distance(a.geom, v.geom)) FROM address a) AS distance "
+                "FROM vacancy v"
+            )
+        ).all()
+        rejected = conn.execute(
+            text("SELECT record_ref, reason FROM rejected_record WHERE harvest_run_id = :id"),
+            {"id": loaded.run_id},
+        ).all()
+    by_address = [r for r in rows if r.location_method.startswith("Adresse")]
+    assert by_address, "no entry was located by its address"
+    for row in by_address:
+        street, number = expected[int(row.source_object_id)]  # type: ignore[misc]
+        assert row.distance < 0.01 and row.nearest == f"{street} {number}"
+    assert {int(r.record_ref.split()[-1]) for r in rejected} == unmatched
+    assert all("nicht im Liegenschaftskataster gefunden" in r.reason for r in rejected)
+
+
+def test_csv_export_latin1_coordinates_and_duplicates(
+    cadastre: None, engine: Engine, settings: Settings, sample_dir: Path
+) -> None:
+    result = harvest(engine, _csv(sample_dir), settings)
+    assert result.read == result.loaded + result.rejected
+    with engine.connect() as conn:
+        methods: dict[str, int] = dict(
+            conn.execute(text("SELECT location_method, count(*) FROM vacancy GROUP BY 1")).all()
+        )
+        reasons = (
+            conn.execute(
+                text("SELECT reason FROM rejected_record WHERE harvest_run_id = :id"),
+                {"id": result.run_id},
+            )
+            .scalars()
+            .all()
+        )
+        streets = conn.execute(text("SELECT street FROM vacancy")).scalars().all()
+    assert methods.get("Koordinaten", 0) >= 5
+    assert any("mehrfach" in r for r in reasons)  # the copy-pasted row
+    assert any(s and ("ß" in s or "ü" in s or "ä" in s) for s in streets)  # Latin-1 decoded
+
+
+def test_vacancy_must_be_restricted(tmp_path: Path) -> None:
+    text_ = (SAMPLE_DEFS / "leerstand.yaml").read_text("utf-8")
+    path = tmp_path / "offen.yaml"
+    path.write_text(text_.replace("access: restricted", "access: open"), "utf-8")
+    with pytest.raises(SourceDefinitionError, match="personal data and must be 'restricted'"):
+        load_source(path)
+
+
+# four entries in one 100 m cell (one Gewerbe) and two in another, by coordinates
+CLUSTER = [
+    ("1", "Wohnen", 693_905.0, 5_688_205.0),
+    ("2", "Wohnen", 693_910.0, 5_688_210.0),
+    ("3", "Wohnen", 693_915.0, 5_688_215.0),
+    ("4", "Gewerbe", 693_920.0, 5_688_220.0),
+    ("5", "Wohnen", 696_505.0, 5_689_505.0),
+    ("6", "Wohnen", 696_510.0, 5_689_510.0),
+]
+
+
+def _cluster_source(tmp_path: Path) -> SourceDefinition:
+    path = tmp_path / "leerstand.csv"
+    path.write_text(
+        "Lfd. Nr.;Straße;Hausnr.;Flurstück;Nutzung;Status;leer seit;Fläche m²;Bemerkung;"
+        "Rechtswert;Hochwert\n"
+        + "".join(
+            f"{n};;;;{u};leer;;;;{str(x).replace('.', ',')};{str(y).replace('.', ',')}\n"
+            for n, u, x, y in CLUSTER
+        ),
+        encoding="cp1252",
+    )
+    return with_file(load_source(SAMPLE_DEFS / "leerstand-csv.yaml"), path)
+
+
+@pytest.fixture
+def public(
+    loaded: HarvestResult, engine: Engine, settings: Settings, tmp_path: Path
+) -> Iterator[TestClient]:
+    """The sample register and a dense cluster that yields one publishable cell."""
+    harvest(engine, _cluster_source(tmp_path), settings)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_nothing_address_level_is_public(
+    public: TestClient, loaded: HarvestResult, engine: Engine, settings: Settings
+) -> None:
+    collections = public.get("/ogc/collections", params={"f": "json"}).json()["collections"]
+    ids = {c["id"] for c in collections}
+    assert "vacancy" in ids  # the aggregate
+    assert not any("vacancy" in i and i != "vacancy" for i in ids)
+    items = public.get("/ogc/collections/vacancy/items", params={"f": "json", "limit": 1000}).json()
+    threshold = settings.harvest.vacancy_min_count
+    with engine.connect() as conn:
+        entries = conn.execute(text("SELECT count(*) FROM vacancy")).scalar_one()
+        addresses = (
+            conn.execute(
+                text("SELECT street || ' ' || house_number FROM vacancy WHERE street IS NOT NULL")
+            )
+            .scalars()
+            .all()
+        )
+    body = str(items)
+    for feature in items["features"]:
+        props = feature["properties"]
+        assert set(props) <= {
+            "unit",
+            "unit_id",
+            "vacant_total",
+            "vacant_residential",
+            "vacant_commercial",
+            "vacant_mixed",
+            "dataset_version_id",
+        }
+        assert props["vacant_total"] >= threshold
+        for part in ("vacant_residential", "vacant_commercial", "vacant_mixed"):
+            assert props[part] is None or props[part] == 0 or props[part] >= threshold
+    assert sum(f["properties"]["vacant_total"] for f in items["features"]) <= entries
+    assert not any(a in body for a in addresses)
+    # no public endpoint lists the entries or the rejected ones
+    run = public.get(f"/api/runs/{loaded.run_id}").json()
+    assert run["records_withheld"] is True and run["rejected_records"] == []
+    assert run["records_rejected"] == loaded.rejected
+    assert public.get("/ogc/collections/vacancy_aggregate/items").status_code == 404
+    spec = public.get("/openapi.json").json()
+    assert not any("vacan" in p or "leerstand" in p for p in spec["paths"])
+
+
+def test_small_counts_are_suppressed(
+    cadastre: None, engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    source = _cluster_source(tmp_path)
+    result = harvest(engine, source, settings)
+    assert result.loaded == 6
+    with engine.connect() as conn:
+        cells = conn.execute(
+            text(
+                "SELECT vacant_total, vacant_residential, vacant_commercial "
+                "FROM vacancy_aggregate WHERE dataset_version_id = :v"
+            ),
+            {"v": result.version_id},
+        ).all()
+    # the cell of two is left out; 3 + 1 by use would reveal the single shop
+    assert [tuple(c) for c in cells] == [(4, None, None)]
+    stricter = dataclasses.replace(
+        settings, harvest=settings.harvest.model_copy(update={"vacancy_min_count": 5})
+    )
+    again = harvest(engine, source, stricter, force=True)
+    with engine.connect() as conn:
+        count = conn.execute(
+            text("SELECT count(*) FROM vacancy_aggregate WHERE dataset_version_id = :v"),
+            {"v": again.version_id},
+        ).scalar_one()
+    assert count == 0
