@@ -212,3 +212,30 @@ def test_small_counts_are_suppressed(
             {"v": again.version_id},
         ).scalar_one()
     assert count == 0
+
+
+def test_coordinates_outside_the_municipality_are_rejected(
+    cadastre: None, engine: Engine, settings: Settings, sample_dir: Path, tmp_path: Path
+) -> None:
+    boundaries = with_file(
+        load_source(SAMPLE_DEFS / "gemeinden.yaml"), sample_dir / generate.BOUNDARIES_FILE
+    )
+    harvest(engine, boundaries, settings)
+    path = tmp_path / "leerstand.csv"
+    path.write_text(
+        "Lfd. Nr.;Straße;Hausnr.;Flurstück;Nutzung;Status;leer seit;Fläche m²;Bemerkung;"
+        "Rechtswert;Hochwert\n"
+        "1;;;;Wohnen;leer;;;;693.905,0;5.688.205,0\n"
+        "2;;;;Wohnen;leer;;;;707.100,0;5.692.400,0\n",  # the second lies in Merseburg
+        encoding="cp1252",
+    )
+    result = harvest(
+        engine, with_file(load_source(SAMPLE_DEFS / "leerstand-csv.yaml"), path), settings
+    )
+    assert (result.read, result.loaded, result.rejected) == (2, 1, 1)
+    with engine.connect() as conn:
+        reason = conn.execute(
+            text("SELECT reason FROM rejected_record WHERE harvest_run_id = :id"),
+            {"id": result.run_id},
+        ).scalar_one()
+    assert reason == "Koordinaten (707100.0, 5692400.0) liegen außerhalb der Gemeinde 15088235"

@@ -20,6 +20,17 @@ _BY_COORDINATES = """
 UPDATE {part} SET location_method = 'Koordinaten' WHERE geom IS NOT NULL
 """
 
+# coordinates that fall outside the register's own municipality are a typing or CRS error
+_OUTSIDE_MUNICIPALITY = """
+DELETE FROM {part} v
+WHERE v.geom IS NOT NULL AND v.ags IS NOT NULL
+  AND EXISTS (SELECT 1 FROM municipality m WHERE m.ags = v.ags)
+  AND NOT EXISTS (
+      SELECT 1 FROM municipality m WHERE m.ags = v.ags AND ST_Intersects(m.geom, v.geom)
+  )
+RETURNING source_object_id, ags, ST_X(geom), ST_Y(geom), street, house_number
+"""
+
 _BY_PARCEL = """
 UPDATE {part} v SET geom = ST_PointOnSurface(p.geom), location_method = 'Flurstück'
 FROM parcel p
@@ -79,11 +90,21 @@ def locate(
     raw: psycopg.Connection[Any], part: sql.Identifier, similarity: float = 0.5
 ) -> list[Unlocated]:
     """Give every entry of the partition a point, or remove it and say why."""
+    outside = [
+        Unlocated(
+            str(oid),
+            f"Koordinaten ({x:.1f}, {y:.1f}) liegen außerhalb der Gemeinde {ags}",
+            {"Straße": street, "Hausnummer": number, "Rechtswert": x, "Hochwert": y},
+        )
+        for oid, ags, x, y, street, number in raw.execute(
+            sql.SQL(_OUTSIDE_MUNICIPALITY).format(part=part)
+        ).fetchall()
+    ]
     for statement in (_BY_COORDINATES, _BY_PARCEL, _BY_ADDRESS):
         raw.execute(sql.SQL(statement).format(part=part))
     raw.execute(sql.SQL(_BY_SIMILAR_ADDRESS).format(part=part), {"similarity": similarity})
     rows = raw.execute(sql.SQL(_UNLOCATED).format(part=part)).fetchall()
-    return [
+    return outside + [
         Unlocated(
             str(oid),
             _reason(street, number, suffix, parcel),
