@@ -363,14 +363,19 @@ def _derive_land_use(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
 _HOUSE_NUMBER = r"^\s*([0-9]+)\s*([A-Za-z]?)\s*$"
 
 
-def _derive_address(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+def _split_house_number(out: pd.DataFrame, pattern: str) -> None:
+    """House number and suffix ("12a", "12 A" → "12", "a"); unparsable numbers stay as given."""
     number = out["house_number"].astype(_STR)
-    parts = number.str.extract(_HOUSE_NUMBER)
+    parts = number.str.extract(pattern)
     parsed = _mask(parts[0].notna())
     out["house_number"] = number.where(~parsed, parts[0].astype(_STR))
     suffix = parts[1].astype(_STR)
     suffix = suffix.where(_mask(suffix != ""))
     out["house_number_suffix"] = _fill(out["house_number_suffix"], suffix).str.lower()
+
+
+def _derive_address(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    _split_house_number(out, _HOUSE_NUMBER)
     postcode = out["postcode"].astype(_STR)
     bad_postcode = _mask(postcode.notna()) & ~_mask(postcode.str.match(r"^[0-9]{5}$"))
     return _first_reason(
@@ -466,13 +471,7 @@ _USES = (("wohn", "Wohnen"), ("gewerb", "Gewerbe"), ("laden", "Gewerbe"), ("misc
 
 def _derive_vacancy(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
     # registers write "12a", "12 A" or a range "12-14" for the building at number 12
-    number = out["house_number"].astype(_STR)
-    parts = number.str.extract(_LEADING_NUMBER)
-    parsed = _mask(parts[0].notna())
-    out["house_number"] = number.where(~parsed, parts[0].astype(_STR))
-    suffix = parts[1].astype(_STR)
-    suffix = suffix.where(_mask(suffix != ""))
-    out["house_number_suffix"] = _fill(out["house_number_suffix"], suffix).str.lower()
+    _split_house_number(out, _LEADING_NUMBER)
     use = out["use"].astype(_STR)
     folded = use.str.lower()
     for prefix, name in _USES:
