@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -239,3 +240,74 @@ def test_coordinates_outside_the_municipality_are_rejected(
             {"id": result.run_id},
         ).scalar_one()
     assert reason == "Koordinaten (707100.0, 5692400.0) liegen außerhalb der Gemeinde 15088235"
+
+
+def _write_register(path: Path, rows: list[tuple[str, str, float, float]]) -> Path:
+    path.write_text(
+        "Lfd. Nr.;Straße;Hausnr.;Flurstück;Nutzung;Status;leer seit;Fläche m²;Bemerkung;"
+        "Rechtswert;Hochwert\n"
+        + "".join(
+            f"{n};;;;{u};leer;;;;{str(x).replace('.', ',')};{str(y).replace('.', ',')}\n"
+            for n, u, x, y in rows
+        ),
+        encoding="cp1252",
+    )
+    return path
+
+
+def test_block_counts_match_an_independent_computation(
+    cadastre: None, engine: Engine, settings: Settings, sample_dir: Path, tmp_path: Path
+) -> None:
+    boundaries = with_file(
+        load_source(SAMPLE_DEFS / "gemeinden.yaml"), sample_dir / generate.BOUNDARIES_FILE
+    )
+    harvest(engine, boundaries, settings)
+    ways_sql = (
+        "SELECT ST_AsBinary(geom) FROM land_use WHERE nutzart IN "
+        "('AX_Strassenverkehr', 'AX_Weg', 'AX_Platz', 'AX_Bahnverkehr')"
+    )
+    with engine.connect() as conn:
+        muni = shapely.from_wkb(
+            conn.execute(
+                text("SELECT ST_AsBinary(geom) FROM municipality WHERE ags = '15088235'")
+            ).scalar_one()
+        )
+        ways = [shapely.from_wkb(g) for g in conn.execute(text(ways_sql)).scalars()]
+        # two houses off the streets: four entries at one, two at the other
+        houses = conn.execute(
+            text(
+                "SELECT ST_X(a.geom), ST_Y(a.geom) FROM address a WHERE NOT EXISTS ("
+                "SELECT 1 FROM land_use l WHERE l.nutzart IN ('AX_Strassenverkehr', 'AX_Weg', "
+                "'AX_Platz', 'AX_Bahnverkehr') AND ST_DWithin(l.geom, a.geom, 3)) "
+                "ORDER BY a.source_object_id LIMIT 2"
+            )
+        ).all()
+    (x1, y1), (x2, y2) = houses
+    rows = [(str(i), "Wohnen", x1 + i * 0.5, y1) for i in range(1, 5)]
+    rows += [(str(i), "Gewerbe", x2, y2 + i * 0.5) for i in range(5, 7)]
+    source = with_file(
+        load_source(SAMPLE_DEFS / "leerstand-csv.yaml"), _write_register(tmp_path / "l.csv", rows)
+    )
+    result = harvest(engine, source, settings)
+    with engine.connect() as conn:
+        published = conn.execute(
+            text(
+                "SELECT vacant_total, vacant_residential, ST_Area(geom) AS area "
+                "FROM vacancy_aggregate WHERE unit = 'block' AND dataset_version_id = :v "
+                "ORDER BY 1, 3"
+            ),
+            {"v": result.version_id},
+        ).all()
+    blocks = shapely.get_parts(muni.difference(shapely.union_all(ways)))
+    points = [shapely.Point(x, y) for _, _, x, y in rows]
+    expected = sorted(
+        (n, block.area)
+        for block in blocks
+        if (n := sum(block.contains(p) for p in points)) >= settings.harvest.vacancy_min_count
+    )
+    assert expected, "the four entries at one house should make a published block"
+    assert [p.vacant_total for p in published] == [n for n, _ in expected]
+    for row, (_, area) in zip(published, expected, strict=True):
+        assert abs(row.area - area) / area < 1e-6
+    # a block holding both houses would count six, with the two shops shown only if >= 3
+    assert all(p.vacant_residential in (None, 0) or p.vacant_residential >= 3 for p in published)

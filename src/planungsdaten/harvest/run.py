@@ -271,7 +271,7 @@ def _drop_versions(raw: psycopg.Connection[Any], table: str, versions: list[int]
 def _swap_companion(
     raw: psycopg.Connection[Any],
     table: str,
-    fill: str,
+    fills: tuple[str, ...],
     part: sql.Identifier,
     version_id: int,
     previous: list[int],
@@ -279,9 +279,10 @@ def _swap_companion(
 ) -> None:
     """Fill a companion table's partition from the new one and swap it in alongside."""
     companion = _create_partition(raw, table, version_id)
-    raw.execute(
-        sql.SQL(fill).format(companion=companion, part=part, threshold=sql.Literal(threshold))
-    )
+    for fill in fills:
+        raw.execute(
+            sql.SQL(fill).format(companion=companion, part=part, threshold=sql.Literal(threshold))
+        )
     _attach(raw, table, companion, version_id)
     _drop_versions(raw, table, previous)
 

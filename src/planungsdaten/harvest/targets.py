@@ -109,7 +109,7 @@ class Target:
     derived: frozenset[str] = frozenset()  # computed by `derive`, never mapped
     # tables filled from the new partition ({part}) into their own ({companion}) and
     # swapped in with it, e.g. the cells of a grid dataset
-    companions: tuple[tuple[str, str], ...] = ()
+    companions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     geometry_optional: bool = False  # records without one are located after the COPY
     locate: bool = False  # place records by parcel or address (harvest.locate)
     extent_sql: str | None = None  # the version's extent as EWKT ({part}, {version})
@@ -523,6 +523,34 @@ _VACANCY_AGGREGATE = (
     "              FROM {part}) s GROUP BY 1, 2) g "
     "  WHERE n >= {threshold}) a"
 )
+# ... and per building block (Baublock): the areas of the municipality that streets,
+# ways, squares and railways (ALKIS tatsächliche Nutzung) enclose; needs the boundary and
+# the land use to be loaded, else no block counts are made
+_VACANCY_BLOCKS = (
+    "WITH pts AS (SELECT geom, use, ags, dataset_version_id FROM {part}), "
+    "muni AS (SELECT ags, geom FROM municipality WHERE ags IN (SELECT ags FROM pts)), "
+    "ways AS (SELECT mu.ags, ST_Union(l.geom) AS geom FROM muni mu JOIN land_use l "
+    "  ON ST_Intersects(l.geom, mu.geom) WHERE l.nutzart IN ('AX_Strassenverkehr', "
+    "  'AX_Weg', 'AX_Platz', 'AX_Bahnverkehr') OR l.name IN ('Straßenverkehr', 'Weg', "
+    "  'Platz', 'Bahnverkehr') GROUP BY mu.ags), "
+    "blocks AS (SELECT ags, row_number() OVER (ORDER BY ags, ST_XMin(geom), ST_YMin(geom)) "
+    "  AS nr, geom FROM (SELECT mu.ags, (ST_Dump(ST_Difference(mu.geom, w.geom))).geom "
+    "  FROM muni mu JOIN ways w USING (ags)) d), "
+    "counted AS (SELECT b.ags, b.nr, count(*) AS n, "
+    "  count(*) FILTER (WHERE p.use = 'Wohnen') AS r, "
+    "  count(*) FILTER (WHERE p.use = 'Gewerbe') AS c, "
+    "  count(*) FILTER (WHERE p.use = 'gemischt') AS m, min(p.dataset_version_id) AS version "
+    "  FROM blocks b JOIN pts p ON ST_Contains(b.geom, p.geom) GROUP BY b.ags, b.nr) "
+    "INSERT INTO {companion} (unit, unit_id, vacant_total, vacant_residential, "
+    "vacant_commercial, vacant_mixed, geom, dataset_version_id) "
+    "SELECT 'block', 'BLK' || c.ags || '-' || c.nr, c.n, "
+    "CASE WHEN safe THEN c.r END, CASE WHEN safe THEN c.c END, CASE WHEN safe THEN c.m END, "
+    "b.geom, c.version "
+    "FROM (SELECT *, (r = 0 OR r >= {threshold}) AND (c = 0 OR c >= {threshold}) "
+    "      AND (m = 0 OR m >= {threshold}) AS safe FROM counted) c "
+    "JOIN blocks b ON b.ags = c.ags AND b.nr = c.nr "
+    "WHERE c.n >= {threshold}"
+)
 _GRID_EXTENT = (
     "SELECT 'SRID=25832;' || ST_AsText(ST_Envelope(ST_Extent(geom)::geometry)) "
     "FROM grid_cell WHERE dataset_version_id = {version}"
@@ -667,7 +695,7 @@ TARGETS: dict[str, Target] = {
         derive=_derive_grid_value,
         key=("cell_id", "indicator"),
         ref_column="cell_id",
-        companions=(("grid_cell", _GRID_CELLS),),
+        companions=(("grid_cell", (_GRID_CELLS,)),),
         extent_sql=_GRID_EXTENT,
     ),
     "vacancy": Target(
@@ -694,7 +722,7 @@ TARGETS: dict[str, Target] = {
         derived=frozenset({"location_method"}),
         geometry_optional=True,
         locate=True,
-        companions=(("vacancy_aggregate", _VACANCY_AGGREGATE),),
+        companions=(("vacancy_aggregate", (_VACANCY_AGGREGATE, _VACANCY_BLOCKS)),),
         # the extent of the published cells, not of the entries (whose corners it would be)
         extent_sql=(
             "SELECT 'SRID=25832;' || ST_AsText(ST_Envelope(ST_Extent(geom)::geometry)) "
