@@ -11,6 +11,7 @@ import pandas as pd
 import shapely
 
 from planungsdaten.harvest.errors import SourceFormatError
+from planungsdaten.harvest.targets import ROW_COLUMN
 
 _CANDIDATE_ENCODINGS = ("utf-8-sig", "cp1252")
 _SNIFF_BYTES = 64 * 1024
@@ -98,6 +99,8 @@ def read_delimited(
                 geometry = shapely.points(xs.to_numpy(), ys.to_numpy())
                 geometry[xs.isna().to_numpy() | ys.isna().to_numpy()] = None
             attributes = chunk.replace("", None)
+            # the line in the file: the header is line 1 (one record per line)
+            attributes[ROW_COLUMN] = chunk.index.to_numpy() + 2
             yield gpd.GeoDataFrame(attributes, geometry=geometry, crs=crs)
     except (UnicodeDecodeError, pd.errors.ParserError) as e:
         raise SourceFormatError(f"{path.name}: CSV nicht lesbar ({enc}, '{sep}'): {e}") from e
