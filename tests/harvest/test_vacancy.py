@@ -119,18 +119,30 @@ CLUSTER = [
 ]
 
 
-def _cluster_source(tmp_path: Path) -> SourceDefinition:
-    path = tmp_path / "leerstand.csv"
+def _write_register(path: Path, rows: list[tuple[str, str, float, float]]) -> Path:
     path.write_text(
         "Lfd. Nr.;Straße;Hausnr.;Flurstück;Nutzung;Status;leer seit;Fläche m²;Bemerkung;"
         "Rechtswert;Hochwert\n"
         + "".join(
             f"{n};;;;{u};leer;;;;{str(x).replace('.', ',')};{str(y).replace('.', ',')}\n"
-            for n, u, x, y in CLUSTER
+            for n, u, x, y in rows
         ),
         encoding="cp1252",
     )
+    return path
+
+
+def _cluster_source(tmp_path: Path) -> SourceDefinition:
+    path = _write_register(tmp_path / "leerstand.csv", CLUSTER)
     return with_file(load_source(SAMPLE_DEFS / "leerstand-csv.yaml"), path)
+
+
+@pytest.fixture
+def municipalities(engine: Engine, settings: Settings, sample_dir: Path) -> None:
+    boundaries = with_file(
+        load_source(SAMPLE_DEFS / "gemeinden.yaml"), sample_dir / generate.BOUNDARIES_FILE
+    )
+    harvest(engine, boundaries, settings)
 
 
 @pytest.fixture
@@ -216,20 +228,11 @@ def test_small_counts_are_suppressed(
 
 
 def test_coordinates_outside_the_municipality_are_rejected(
-    cadastre: None, engine: Engine, settings: Settings, sample_dir: Path, tmp_path: Path
+    cadastre: None, municipalities: None, engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    boundaries = with_file(
-        load_source(SAMPLE_DEFS / "gemeinden.yaml"), sample_dir / generate.BOUNDARIES_FILE
-    )
-    harvest(engine, boundaries, settings)
-    path = tmp_path / "leerstand.csv"
-    path.write_text(
-        "Lfd. Nr.;Straße;Hausnr.;Flurstück;Nutzung;Status;leer seit;Fläche m²;Bemerkung;"
-        "Rechtswert;Hochwert\n"
-        "1;;;;Wohnen;leer;;;;693.905,0;5.688.205,0\n"
-        "2;;;;Wohnen;leer;;;;707.100,0;5.692.400,0\n",  # the second lies in Merseburg
-        encoding="cp1252",
-    )
+    # the second lies in Merseburg
+    rows = [("1", "Wohnen", 693_905.0, 5_688_205.0), ("2", "Wohnen", 707_100.0, 5_692_400.0)]
+    path = _write_register(tmp_path / "leerstand.csv", rows)
     result = harvest(
         engine, with_file(load_source(SAMPLE_DEFS / "leerstand-csv.yaml"), path), settings
     )
@@ -242,26 +245,9 @@ def test_coordinates_outside_the_municipality_are_rejected(
     assert reason == "Koordinaten (707100.0, 5692400.0) liegen außerhalb der Gemeinde 15088235"
 
 
-def _write_register(path: Path, rows: list[tuple[str, str, float, float]]) -> Path:
-    path.write_text(
-        "Lfd. Nr.;Straße;Hausnr.;Flurstück;Nutzung;Status;leer seit;Fläche m²;Bemerkung;"
-        "Rechtswert;Hochwert\n"
-        + "".join(
-            f"{n};;;;{u};leer;;;;{str(x).replace('.', ',')};{str(y).replace('.', ',')}\n"
-            for n, u, x, y in rows
-        ),
-        encoding="cp1252",
-    )
-    return path
-
-
 def test_block_counts_match_an_independent_computation(
-    cadastre: None, engine: Engine, settings: Settings, sample_dir: Path, tmp_path: Path
+    cadastre: None, municipalities: None, engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    boundaries = with_file(
-        load_source(SAMPLE_DEFS / "gemeinden.yaml"), sample_dir / generate.BOUNDARIES_FILE
-    )
-    harvest(engine, boundaries, settings)
     ways_sql = (
         "SELECT ST_AsBinary(geom) FROM land_use WHERE nutzart IN "
         "('AX_Strassenverkehr', 'AX_Weg', 'AX_Platz', 'AX_Bahnverkehr')"
