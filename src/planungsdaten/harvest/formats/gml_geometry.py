@@ -397,3 +397,17 @@ def srs_name(elem: etree._Element) -> str | None:
             if value:
                 return value
     return None
+
+
+def release_element(elem: etree._Element) -> None:
+    """Free a finished element and everything before it, up to the root (flat memory in
+    iterparse loops over large GML files)."""
+    elem.clear(keep_tail=False)
+    node: etree._Element | None = elem
+    while node is not None:
+        parent = node.getparent()
+        if parent is None:
+            break
+        while node.getprevious() is not None:
+            del parent[0]
+        node = parent

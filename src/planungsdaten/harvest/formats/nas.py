@@ -32,6 +32,7 @@ from planungsdaten.harvest.formats.gml_geometry import (
     first_child,
     local_name,
     parse_geometry,
+    release_element,
     srs_name,
 )
 
@@ -474,19 +475,6 @@ _COLUMNS: Final[dict[str, dict[str, str]]] = {
 # --- streaming ---------------------------------------------------------------------
 
 
-def _release(elem: etree._Element) -> None:
-    """Free a finished element and everything before it, up to the root."""
-    elem.clear(keep_tail=False)
-    node: etree._Element | None = elem
-    while node is not None:
-        parent = node.getparent()
-        if parent is None:
-            break
-        while node.getprevious() is not None:
-            del parent[0]
-        node = parent
-
-
 def _inside_feature(elem: etree._Element) -> bool:
     return any(local_name(a) in NAS_FEATURE_TYPES for a in elem.iterancestors())
 
@@ -510,7 +498,7 @@ def _iter_elements(source: Path, wanted: frozenset[str]) -> Iterator[etree._Elem
                 continue
             if local_name(elem) in wanted and elem.get(_GML_ID) is not None:
                 yield elem
-            _release(elem)
+            release_element(elem)
     except etree.XMLSyntaxError as e:
         raise NasFormatError(
             f"NAS-Datei {source.name} ist kein wohlgeformtes XML (Zeile {e.lineno}): {e.msg}"

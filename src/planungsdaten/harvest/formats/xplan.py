@@ -29,7 +29,12 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from planungsdaten.harvest.errors import SourceDefinitionError, SourceFormatError
-from planungsdaten.harvest.formats.gml_geometry import first_child, local_name, parse_geometry
+from planungsdaten.harvest.formats.gml_geometry import (
+    first_child,
+    local_name,
+    parse_geometry,
+    release_element,
+)
 from planungsdaten.harvest.formats.gml_geometry import srs_name as geometry_srs_name
 from planungsdaten.harvest.formats.nas import NasFormatError, nas_crs
 
@@ -337,19 +342,6 @@ def _gml_id(elem: etree._Element) -> str | None:
 # --- streaming ---------------------------------------------------------------------
 
 
-def _release(elem: etree._Element) -> None:
-    """Free a finished element and everything before it, up to the root."""
-    elem.clear(keep_tail=False)
-    node: etree._Element | None = elem
-    while node is not None:
-        parent = node.getparent()
-        if parent is None:
-            break
-        while node.getprevious() is not None:
-            del parent[0]
-        node = parent
-
-
 def _root_envelope_srs(elem: etree._Element) -> str | None:
     """srsName of the file's own gml:boundedBy envelope (None for any other Envelope)."""
     bounded_by = elem.getparent()
@@ -387,16 +379,16 @@ def _iter_plans(stream: str | IO[bytes], label: str, wanted: frozenset[str]) -> 
                             f"XPlanGML-Datei {label}, {name} {_gml_id(elem) or '?'}: {e}"
                         ) from e
                     yield row
-                _release(elem)
+                release_element(elem)
             elif name in _CONTAINERS:
-                _release(elem)
+                release_element(elem)
             elif name == "Envelope" and default_srs is None:
                 default_srs = _root_envelope_srs(elem)
             else:
                 parent = elem.getparent()
                 # A feature of a container (BP_Bereich, BP_*Flaeche …): not needed.
                 if parent is not None and local_name(parent) in _CONTAINERS:
-                    _release(elem)
+                    release_element(elem)
     except etree.XMLSyntaxError as e:
         raise XPlanFormatError(
             f"XPlanGML-Datei {label} ist kein wohlgeformtes XML (Zeile {e.lineno}): {e.msg}"
