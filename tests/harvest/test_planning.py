@@ -46,7 +46,8 @@ def test_real_xplan_5_3_in_25833(engine: Engine, settings: Settings, shared_fixt
             )
         ).one()
     assert plan.ags == "12063357" and plan.plan_type == "BP_Plan" and plan.xplan_version == "5.3"
-    assert plan.name and plan.srid == 25832 and plan.valid
+    assert plan.name == "Denkmalbereichssatzung Eisenbahnersiedlung"
+    assert plan.srid == 25832 and plan.valid
     # Wustermark lies west of Berlin: in UTM 32 its easting is beyond the zone's 500 km
     assert 700_000 < plan.x < 800_000
 
@@ -56,7 +57,8 @@ def test_real_xplan_archive_6_0(engine: Engine, settings: Settings, shared_fixtu
     assert result.loaded == 1
     with engine.connect() as conn:
         plan = conn.execute(text("SELECT * FROM development_plan")).one()
-    assert plan.ags == "02000000" and plan.xplan_version == "6.0" and plan.name
+    assert plan.ags == "02000000" and plan.xplan_version == "6.0"
+    assert plan.name == "BPlan001_6-0"
 
 
 def test_sample_plan(engine: Engine, settings: Settings, sample_dir: Path) -> None:
