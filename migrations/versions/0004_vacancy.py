@@ -41,6 +41,7 @@ STATEMENTS = [
         floor_area          double precision CHECK (floor_area >= 0),
         remarks             text,
         location_method     text,
+        source_row          integer,
         geom                geometry(Point, 25832),
         dataset_version_id  bigint NOT NULL REFERENCES dataset_version (id),
         UNIQUE (source_object_id, dataset_version_id)

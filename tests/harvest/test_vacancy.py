@@ -73,7 +73,9 @@ def test_register_is_matched_against_alkis_addresses(loaded: HarvestResult, engi
     for row in by_address:
         street, number = expected[int(row.source_object_id)]  # type: ignore[misc]
         assert row.distance < 0.01 and row.nearest == f"{street} {number}"
-    assert {int(r.record_ref.split()[-1]) for r in rejected} == unmatched
+    # "vacancy Zeile 17 (Nr. 14)": the sheet row and the register number
+    assert {int(r.record_ref.rstrip(")").split()[-1]) for r in rejected} == unmatched
+    assert all(r.record_ref.startswith("vacancy Zeile ") for r in rejected)
     assert all("nicht im Liegenschaftskataster gefunden" in r.reason for r in rejected)
 
 

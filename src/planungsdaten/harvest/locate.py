@@ -28,7 +28,7 @@ WHERE v.geom IS NOT NULL AND v.ags IS NOT NULL
   AND NOT EXISTS (
       SELECT 1 FROM municipality m WHERE m.ags = v.ags AND ST_Intersects(m.geom, v.geom)
   )
-RETURNING source_object_id, ags, ST_X(geom), ST_Y(geom), street, house_number
+RETURNING source_object_id, source_row, ags, ST_X(geom), ST_Y(geom), street, house_number
 """
 
 _BY_PARCEL = """
@@ -65,7 +65,7 @@ WHERE v.source_object_id = m.source_object_id AND v.geom IS NULL
 
 _UNLOCATED = """
 DELETE FROM {part} WHERE geom IS NULL
-RETURNING source_object_id, street, house_number, house_number_suffix, parcel_ref
+RETURNING source_object_id, source_row, street, house_number, house_number_suffix, parcel_ref
 """
 
 
@@ -76,6 +76,13 @@ class Unlocated:
     source_object_id: str
     reason: str
     record: dict[str, Any]
+    row: int | None = None
+
+    @property
+    def ref(self) -> str:
+        """Names the entry: its line in the source and its number in the register."""
+        where = f"Zeile {self.row} " if self.row is not None else ""
+        return f"{where}(Nr. {self.source_object_id})"
 
 
 def _reason(street: str | None, number: str | None, suffix: str | None, parcel: str | None) -> str:
@@ -95,8 +102,9 @@ def locate(
             str(oid),
             f"Koordinaten ({x:.1f}, {y:.1f}) liegen außerhalb der Gemeinde {ags}",
             {"Straße": street, "Hausnummer": number, "Rechtswert": x, "Hochwert": y},
+            row,
         )
-        for oid, ags, x, y, street, number in raw.execute(
+        for oid, row, ags, x, y, street, number in raw.execute(
             sql.SQL(_OUTSIDE_MUNICIPALITY).format(part=part)
         ).fetchall()
     ]
@@ -109,8 +117,9 @@ def locate(
             str(oid),
             _reason(street, number, suffix, parcel),
             {"Straße": street, "Hausnummer": number, "Zusatz": suffix, "Flurstück": parcel},
+            row,
         )
-        for oid, street, number, suffix, parcel in rows
+        for oid, row, street, number, suffix, parcel in rows
     ]
 
 

@@ -349,9 +349,7 @@ def _load_layer(
     note = None
     if target.locate:
         unlocated = locate(raw, part, settings.harvest.address_similarity)
-        book.rejections(
-            [Rejection(f"{layer.name} {u.source_object_id}", u.reason, u.record) for u in unlocated]
-        )
+        book.rejections([Rejection(f"{layer.name} {u.ref}", u.reason, u.record) for u in unlocated])
         counts.rejected += len(unlocated)
         placed = location_summary(raw, part)
         total = sum(placed.values()) + len(unlocated)

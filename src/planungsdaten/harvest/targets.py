@@ -713,13 +713,14 @@ TARGETS: dict[str, Target] = {
             ("floor_area", "float8"),
             "remarks",
             "location_method",
+            ("source_row", "int4"),
         ),
         required_any=frozenset({"source_object_id"}),
         geometry="point",
         derive=_derive_vacancy,
         key=("source_object_id",),
         ref_column="source_object_id",
-        derived=frozenset({"location_method"}),
+        derived=frozenset({"location_method", "source_row"}),
         geometry_optional=True,
         locate=True,
         companions=(("vacancy_aggregate", (_VACANCY_AGGREGATE, _VACANCY_BLOCKS)),),
@@ -805,7 +806,14 @@ def map_frame(
     out = pd.DataFrame(index=index)
     for col in target.columns:
         src = layer.mapping.get(col.name)
-        if col.name in layer.constants:
+        if col.name == "source_row":  # the record's line in the source, kept for messages
+            rows_in = frame[ROW_COLUMN] if ROW_COLUMN in frame.columns else None
+            out[col.name] = (
+                rows_in.astype("Int64")
+                if rows_in is not None
+                else pd.Series(pd.NA, index=index, dtype="Int64")
+            )
+        elif col.name in layer.constants:
             out[col.name] = pd.Series(layer.constants[col.name], index=index, dtype=_STR)
         elif src is None:
             out[col.name] = pd.Series(pd.NA, index=index, dtype=_STR)
