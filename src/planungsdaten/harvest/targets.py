@@ -732,7 +732,8 @@ TARGETS: dict[str, Target] = {
     ),
 }
 
-_CODE_FIELDS = frozenset({"ags", "ars", "flurstueckskennzeichen", "postcode", "street_key"})
+# codes that spreadsheets and GDAL may hand over as numbers (15088235.0)
+_CODE_FIELDS = frozenset({"ags", "ars", "flurstueckskennzeichen", "postcode"})
 
 
 def _plain(value: Any) -> Any:
@@ -817,7 +818,7 @@ def map_frame(
             out[col.name] = pd.Series(layer.constants[col.name], index=index, dtype=_STR)
         elif src is None:
             out[col.name] = pd.Series(pd.NA, index=index, dtype=_STR)
-        elif col.name in _CODE_FIELDS and col.name != "street_key":
+        elif col.name in _CODE_FIELDS:
             out[col.name] = _digits(frame[src])
         elif col.copy_type == "text":
             out[col.name] = _text(frame[src])
