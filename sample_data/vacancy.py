@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 import random
 import re
 import sys
@@ -47,7 +48,7 @@ from openpyxl.writer.excel import ExcelWriter
 
 if __package__ in (None, ""):  # run as a script: make the `sample_data` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sample_data.cadastre import Cadastre, build_cadastre
+from sample_data.cadastre import CENTRE_E, CENTRE_N, Cadastre, build_cadastre
 
 VACANCY_XLSX_FILE = "Leerstandskataster_Muecheln.xlsx"
 VACANCY_CSV_FILE = "Leerstand_Muecheln.csv"
@@ -74,6 +75,7 @@ N_RANGE = 3  # "12-14"
 N_PARCEL = 5  # named by Flurstückskennzeichen only
 N_SAME_BUILDING = 1  # a second entry for a building already listed (shop below flats)
 N_COORDINATES = 10  # entries with Rechtswert/Hochwert in the CSV
+N_CENTRAL_POOL = 160  # plain entries are drawn from this many buildings nearest the centre
 DUPLICATE_NUMBER = 23  # the CSV row pasted twice
 # entries no address matches: (street as written, house number as written)
 UNKNOWN_STREETS = (("Lutherstraße", "5"), ("Zeitzer Str.", "12"))
@@ -294,7 +296,17 @@ def build_register(cadastre: Cadastre, seed: int = SEED) -> list[Entry]:
     for street, written in FORCED_SPELLINGS.items():
         (a,) = take([p for p in plain if p.street == street], 1)
         entries.append(_entry(rng, written, _written_number(a, rng), means(a), a))
-    for a in take(plain, N_ADDRESS - len(FORCED_SPELLINGS)):
+    # vacancy gathers in the old town: the plain entries are drawn from the buildings
+    # nearest the centre, so that some 100 m cells hold enough entries to be published
+    central = sorted(
+        plain,
+        key=lambda a: (
+            math.dist((a.east, a.north), (CENTRE_E, CENTRE_N)),
+            a.street,
+            a.house_number,
+        ),
+    )[:N_CENTRAL_POOL]
+    for a in take(central, N_ADDRESS - len(FORCED_SPELLINGS)):
         entries.append(_entry(rng, _spell(a.street, rng), _written_number(a, rng), means(a), a))
     # house-number suffixes, written four ways
     suffixed = [a for a in addresses if a.suffix == "a"]

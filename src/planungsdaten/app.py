@@ -14,13 +14,14 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from planungsdaten import __version__
-from planungsdaten.api import health, municipalities, sources
+from planungsdaten.api import health, municipalities, packages, sources
 from planungsdaten.api.errors import add_exception_handlers
 from planungsdaten.db.cluster import cluster_from_settings
 from planungsdaten.db.engine import make_engine
 from planungsdaten.db.errors import DatabaseError
 from planungsdaten.db.migrate import current_revision, head_revision, upgrade
 from planungsdaten.db.queries import query
+from planungsdaten.packages.worker import WorkerPool
 from planungsdaten.publish.ogc_app import ReloadingOgcApp
 from planungsdaten.publish.ogc_config import build_config, load_base
 from planungsdaten.settings import Settings
@@ -74,6 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     return tuple(conn.execute(query("catalogue_generation")).one())
 
             ogc.bind(build, generation)
+            workers = WorkerPool(active, engine, read_engine)
+            workers.start()
+            stack.callback(workers.stop)
             log.info("planungsdaten %s ready at %s", __version__, active.app.public_url)
             yield
 
@@ -92,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(municipalities.router)
     app.include_router(sources.router)
+    app.include_router(packages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/ogc", ogc, name="ogc")
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,14 +24,20 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from sqlalchemy import Engine
 
 from planungsdaten.db.cluster import cluster_from_settings
 from planungsdaten.db.engine import make_engine
 from planungsdaten.db.migrate import upgrade
-from planungsdaten.errors import PlanungsdatenError
+from planungsdaten.errors import InvalidRequestError, PlanungsdatenError
 from planungsdaten.harvest.errors import HarvestError, SourceDefinitionError, UnknownSourceError
 from planungsdaten.harvest.run import HarvestResult, harvest, latest_runs, versions
 from planungsdaten.harvest.sources import SourceDefinition, load_sources
+from planungsdaten.packages import jobs
+from planungsdaten.packages.request import FORMATS, PackageRequest, parse_request
+from planungsdaten.packages.themes import THEMES
+from planungsdaten.packages.worker import Worker, worker_name
+from planungsdaten.security.identity import Identity
 from planungsdaten.settings import Settings
 
 app = typer.Typer(
@@ -52,7 +60,8 @@ def main_options(
         level=level, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
     )
     if verbose < 1:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        for noisy in ("alembic", "pyogrio"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager
@@ -338,6 +347,139 @@ def versions_command(source_id: Annotated[str, typer.Argument()]) -> None:
             published,
         )
     _table_console().print(table)
+
+
+# -- packages ------------------------------------------------------------------------------
+
+
+def _package_request(
+    ags: str | None,
+    area: Path | None,
+    area_crs: str,
+    name: str | None,
+    themes: list[str] | None,
+    crs: str,
+    formats: list[str] | None,
+) -> PackageRequest:
+    body: dict[str, Any] = {"area_crs": area_crs, "output_crs": crs}
+    if ags:
+        body["ags"] = ags
+    if area is not None:
+        try:
+            body["area"] = json.loads(area.read_text("utf-8"))
+        except (OSError, ValueError) as e:
+            raise _fail(f"Gebietsdatei {area} nicht lesbar: {e}", 2) from e
+    for key, value in (("name", name), ("themes", themes), ("formats", formats)):
+        if value:
+            body[key] = value
+    return parse_request(body)
+
+
+@app.command("package")
+def package_command(
+    out: Annotated[Path, typer.Option("--out", help="folder the ZIP is written to")],
+    ags: Annotated[str | None, typer.Option(help="Amtlicher Gemeindeschlüssel")] = None,
+    area: Annotated[
+        Path | None, typer.Option(help="GeoJSON file with the area (Polygon/MultiPolygon)")
+    ] = None,
+    area_crs: Annotated[str, typer.Option(help="CRS of --area")] = "CRS84",
+    name: Annotated[str | None, typer.Option(help="name of the area")] = None,
+    theme: Annotated[
+        list[str] | None, typer.Option("--theme", help=f"repeatable: {', '.join(THEMES)}")
+    ] = None,
+    crs: Annotated[str, typer.Option(help="CRS of the layers")] = "EPSG:25832",
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", help=f"repeatable: {', '.join(FORMATS)}")
+    ] = None,
+    include_restricted: Annotated[
+        bool,
+        typer.Option(help="add the restricted vacancy register (personal data) of the area"),
+    ] = False,
+) -> None:
+    """Build a planning package and write its ZIP to --out. Exit 2 on a bad request."""
+    base = Settings()
+    try:
+        request = _package_request(ags, area, area_crs, name, theme, crs, fmt)
+        identity = Identity.operator("cli") if include_restricted else Identity(subject="cli:open")
+        with _database(base) as settings:
+            engine = make_engine(settings.database)
+            upgrade(engine)
+            job, cached = jobs.submit(engine, request, identity, settings)
+            if not cached:
+                job = _build_with_progress(settings, engine, job.id, identity)
+            engine.dispose()
+    except InvalidRequestError as e:
+        raise _fail(str(e), 2) from e
+    except PlanungsdatenError as e:
+        raise _fail(str(e)) from e
+    if job.status != "succeeded" or not job.file_name:
+        raise _fail(f"Paket nicht erstellt: {job.error or job.step}")
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / job.file_name
+    shutil.copyfile(jobs.package_path(settings, job.cached_from or job.id), target)
+    typer.echo(str(target))
+    console.print(
+        f"{'aus dem Zwischenspeicher: ' if cached else ''}{target} "
+        f"({(job.file_size or 0) / 1e6:.1f} MB, sha256 {job.file_sha256})"
+    )
+
+
+def _build_with_progress(
+    settings: Settings, engine: Engine, job_id: str, identity: Identity
+) -> jobs.Job:
+    """Build the job here, or follow it if a worker took it first."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f} %"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("wartet", total=100)
+
+        def show(percent: int, step: str) -> None:
+            bar.update(task, completed=percent, description=step)
+
+        worker = Worker(settings, engine, engine, name=worker_name())
+        if worker.run_once(job_id, listener=show) is None:
+            while True:  # a worker of the service builds it
+                with engine.connect() as conn:
+                    job = jobs.get(conn, job_id, identity)
+                show(job.progress, job.step)
+                if job.status in ("succeeded", "failed"):
+                    break
+                time.sleep(0.5)
+    with engine.connect() as conn:
+        return jobs.get(conn, job_id, identity)
+
+
+@app.command("worker")
+def worker_command(
+    once: Annotated[bool, typer.Option(help="build at most one job, then exit")] = False,
+) -> None:
+    """Build queued packages until Ctrl-C (more workers: start more processes, anywhere)."""
+    base = Settings()
+    try:
+        with _database(base) as settings:
+            engine = make_engine(settings.database)
+            upgrade(engine)
+            read_engine = (
+                make_engine(settings.database, read_only=True)
+                if settings.database.read_url
+                else engine
+            )
+            worker = Worker(settings, engine, read_engine)
+            log.info("package worker %s waiting for jobs", worker.name)
+            if once:
+                worker.run_once()
+            else:
+                try:
+                    worker.run_forever()
+                except KeyboardInterrupt:
+                    worker.stop.set()
+    except PlanungsdatenError as e:
+        raise _fail(str(e)) from e
 
 
 # -- serving -------------------------------------------------------------------------------

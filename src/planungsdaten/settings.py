@@ -98,6 +98,27 @@ class HarvestSettings(BaseSettings):
     )
 
 
+class PackageSettings(BaseSettings):
+    """Planning packages and their workers (`PLANUNGSDATEN_PACKAGE_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PLANUNGSDATEN_PACKAGE_", extra="ignore")
+
+    dir: Path | None = Field(
+        None,
+        description="where finished ZIPs are kept (shared by all workers); default "
+        "<data_dir>/packages",
+    )
+    workers: int = Field(1, ge=0, le=32, description="in-process workers of the service")
+    poll_interval_s: float = Field(0.5, gt=0, le=60)
+    max_attempts: int = Field(3, ge=1, le=20, description="builds of one job before it fails")
+    max_area_km2: float = Field(1000.0, gt=0, description="largest area a package may cover")
+    max_vertices: int = Field(100_000, ge=4, description="most vertices of a drawn area")
+    max_request_bytes: int = Field(10 * 1024**2, ge=1024, description="largest request body")
+    traffic_radius_m: float = Field(
+        1000.0, ge=0, description="count stations this close to the area count as near it"
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings of one process, passed explicitly to whoever needs them."""
@@ -106,6 +127,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=lambda: DatabaseSettings())
     cluster: ClusterSettings = field(default_factory=lambda: ClusterSettings())
     harvest: HarvestSettings = field(default_factory=lambda: HarvestSettings())
+    package: PackageSettings = field(default_factory=lambda: PackageSettings())
 
     @property
     def cluster_dir(self) -> Path:
@@ -114,6 +136,10 @@ class Settings:
     @property
     def raw_dir(self) -> Path:
         return self.app.data_dir / "raw"
+
+    @property
+    def package_dir(self) -> Path:
+        return self.package.dir or self.app.data_dir / "packages"
 
     def with_database_url(self, url: str) -> Settings:
         """A copy whose database URL points at `url` (e.g. the managed cluster)."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from planungsdaten.db.errors import DatabaseUnavailableError
+from planungsdaten.security.identity import Identity
 
 
 def read_connection(request: Request) -> Iterator[Connection]:
@@ -24,4 +27,35 @@ def read_connection(request: Request) -> Iterator[Connection]:
         yield conn
 
 
+def primary_connection(request: Request) -> Iterator[Connection]:
+    """A connection to the primary, for what a replica may not have yet (e.g. job states)."""
+    try:
+        conn = request.app.state.engine.connect()
+    except OperationalError as e:
+        raise DatabaseUnavailableError(
+            "Die Datenbank ist nicht erreichbar; bitte später erneut versuchen."
+        ) from e
+    with conn:
+        yield conn
+
+
 ReadConnection = Annotated[Connection, Depends(read_connection)]
+PrimaryConnection = Annotated[Connection, Depends(primary_connection)]
+
+
+CLIENT_COOKIE = "planungsdaten_client"
+
+
+def current_identity(request: Request, response: Response) -> Identity:
+    """Who is calling. Until keys and tokens exist every caller is anonymous, recognised
+    again by a random client id kept in a cookie (set on the first visit)."""
+    client = request.cookies.get(CLIENT_COOKIE, "")
+    if not re.fullmatch(r"[0-9a-f]{32}", client):
+        client = secrets.token_hex(16)
+        response.set_cookie(
+            CLIENT_COOKIE, client, max_age=365 * 24 * 3600, httponly=True, samesite="lax"
+        )
+    return Identity.anonymous(client)
+
+
+CurrentIdentity = Annotated[Identity, Depends(current_identity)]

@@ -12,11 +12,19 @@ from planungsdaten.api.sources import HarvestDisabledError
 from planungsdaten.db.errors import DatabaseUnavailableError
 from planungsdaten.errors import InvalidRequestError, NotFoundError, PlanungsdatenError
 from planungsdaten.harvest.errors import SourceDefinitionError
+from planungsdaten.packages.errors import (
+    MalformedRequestError,
+    PackageNotReadyError,
+    RequestTooLargeError,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STATUS_CODES: dict[type[Exception], int] = {
     HarvestDisabledError: 403,
+    RequestTooLargeError: 413,
+    MalformedRequestError: 400,
+    PackageNotReadyError: 409,
     SourceDefinitionError: 500,
     NotFoundError: 404,
     InvalidRequestError: 422,

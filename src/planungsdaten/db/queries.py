@@ -9,7 +9,8 @@ from sqlalchemy import TextClause, text
 
 
 @cache
-def query(name: str) -> TextClause:
-    """The statement in `sql/<name>.sql` as a SQLAlchemy text clause (bind params `:name`)."""
-    source = resources.files("planungsdaten.db").joinpath("sql", f"{name}.sql").read_text("utf-8")
+def query(name: str, package: str = "planungsdaten.db") -> TextClause:
+    """The statement in `<package>/sql/<name>.sql` as a SQLAlchemy text clause (bind params
+    `:name`)."""
+    source = resources.files(package).joinpath("sql", f"{name}.sql").read_text("utf-8")
     return text(source)

@@ -1,0 +1,1 @@
+"""Planning packages: an area, its layers, indicators, maps, report and licences in one ZIP."""
