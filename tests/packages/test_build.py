@@ -17,6 +17,7 @@ from pathlib import Path
 import openpyxl
 import pyogrio
 import pypdf
+import pyproj
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -383,3 +384,41 @@ def test_drawn_area_cuts_parcels_and_land_use(built: Built) -> None:
     )
     assert total_ha * 1e4 == pytest.approx(covered, abs=1)
     assert total_ha * 1e4 == pytest.approx(area.area, rel=1e-6)  # the cadastre covers it all
+
+
+def test_other_output_crs_and_geojson(built: Built) -> None:
+    request = parse_request(
+        {
+            "ags": SAMPLE_AGS,
+            "themes": ["buildings"],
+            "formats": ["gpkg", "geojson"],
+            "output_crs": "http://www.opengis.net/def/crs/EPSG/0/25833",
+        }
+    )
+    who = Identity.anonymous("4" * 32)
+    job, _ = jobs.submit(built.engine, request, who, built.settings)
+    Worker(built.settings, built.engine, built.engine).run_once(job.id)
+    out = built.root.parent / "utm33"
+    with zipfile.ZipFile(jobs.package_path(built.settings, job.id)) as archive:
+        archive.extractall(out)
+    (root,) = out.iterdir()
+    names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert "geojson/gebaeude.geojson" in names and "bericht.pdf" not in names
+    gpkg = pyogrio.read_dataframe(root / "datenpaket.gpkg", layer="gebaeude")
+    assert gpkg.crs.to_epsg() == 25833
+    first = gpkg.iloc[0]
+    with built.engine.connect() as conn:
+        x, y = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_StartPoint(ST_ExteriorRing("
+                "ST_GeometryN(geom, 1))) AS p FROM building WHERE source_object_id = :id) s"
+            ),
+            {"id": first["objekt_id"]},
+        ).one()
+    expected = pyproj.Transformer.from_crs(25832, 25833, always_xy=True).transform(x, y)
+    start = shapely.get_coordinates(first.geometry)[0]
+    assert start == pytest.approx(expected, abs=0.001)
+    geojson = json.loads((root / "geojson" / "gebaeude.geojson").read_text("utf-8"))
+    lon, lat = geojson["features"][0]["geometry"]["coordinates"][0][0][0][:2]
+    assert 11.5 < lon < 12.0 and 51.2 < lat < 51.4
+    assert len(geojson["features"]) == len(gpkg)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,8 +137,17 @@ def _notes(spec: BuildSpec, sources: list[SourceUse], layers: list[PackageLayer]
     return notes
 
 
+# OGR_CURRENT_DATE is a process-wide GDAL option: one GeoPackage is written at a time
+_GPKG_LOCK = threading.Lock()
+
+
 def _write_gpkg(path: Path, layers: list[PackageLayer], epsg: int, stamp: dt.datetime) -> None:
     """Every layer into one GeoPackage in `epsg`, with a QGIS style each."""
+    with _GPKG_LOCK:
+        _write_layers(path, layers, epsg, stamp)
+
+
+def _write_layers(path: Path, layers: list[PackageLayer], epsg: int, stamp: dt.datetime) -> None:
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": stamp.strftime("%Y-%m-%dT%H:%M:%SZ")})
     try:
         written = []
