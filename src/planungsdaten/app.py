@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from planungsdaten import __version__
-from planungsdaten.api import health, municipalities, packages, sources
+from planungsdaten.api import catalog, downloads, health, municipalities, packages, sources
 from planungsdaten.api.errors import add_exception_handlers
 from planungsdaten.db.cluster import cluster_from_settings
 from planungsdaten.db.engine import make_engine
@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(municipalities.router)
     app.include_router(sources.router)
     app.include_router(packages.router)
+    app.include_router(downloads.router)
+    app.include_router(catalog.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/ogc", ogc, name="ogc")
 

@@ -37,6 +37,7 @@ from planungsdaten.packages import jobs
 from planungsdaten.packages.request import FORMATS, PackageRequest, parse_request
 from planungsdaten.packages.themes import THEMES
 from planungsdaten.packages.worker import Worker, worker_name
+from planungsdaten.publish.downloads import refresh_downloads
 from planungsdaten.security.identity import Identity
 from planungsdaten.settings import Settings
 
@@ -185,8 +186,23 @@ def _harvest_with_progress(
             except HarvestError as e:
                 outcomes.append(e)
             bar.remove_task(task)
+    # bulk downloads of the open datasets follow every harvest that loaded or confirmed data
+    if any(isinstance(o, HarvestResult) for o in outcomes):
+        _refresh_downloads(engine, settings)
     engine.dispose()
     return outcomes
+
+
+def _refresh_downloads(engine: Engine, settings: Settings) -> None:
+    """Regenerate changed bulk downloads; a failure is logged and never fails the harvest."""
+    try:
+        with console.status("Downloads werden aktualisiert …"):
+            written = refresh_downloads(engine, settings)
+    except Exception:
+        log.exception("bulk downloads could not be generated (the harvest itself is done)")
+        return
+    if written:
+        log.info("bulk downloads written: %s", ", ".join(f.file_name for f in written))
 
 
 def _table_console() -> Console:

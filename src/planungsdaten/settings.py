@@ -119,6 +119,49 @@ class PackageSettings(BaseSettings):
     )
 
 
+class CatalogSettings(BaseSettings):
+    """The DCAT-AP.de/HVD catalogue at /catalog and its pages (`PLANUNGSDATEN_CATALOG_*`)."""
+
+    # Operators set at least contact_email (usually also contact_name, publisher_name):
+    # open-data portals show them as the contact point of every dataset.
+
+    model_config = SettingsConfigDict(env_prefix="PLANUNGSDATEN_CATALOG_", extra="ignore")
+
+    publisher_name: str = "Planungsdaten Sachsen-Anhalt (Interkommunaler Verbund)"
+    publisher_uri: str | None = Field(
+        None, description="IRI of the publishing body; default <public_url>/catalog#publisher"
+    )
+    publisher_type: str = Field(
+        "http://purl.org/adms/publishertype/LocalAuthority",
+        description="ADMS publisher type (http://purl.org/adms/publishertype/…)",
+    )
+    contact_name: str = "Open-Data-Kontakt Planungsdaten Sachsen-Anhalt"
+    contact_email: str = Field(
+        "opendata@example.org",
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="contact point of every dataset: operators must set a real mailbox",
+    )
+    contact_url: str | None = Field(None, description="optional contact form or page")
+    contributor_id: str = Field(
+        "http://dcat-ap.de/def/contributors/landSachsenAnhalt",
+        description="dcatde:contributorID (http://dcat-ap.de/def/contributors/…)",
+    )
+    political_geocoding_level: str = "http://dcat-ap.de/def/politicalGeocoding/Level/state"
+    political_geocoding_uri: str = Field(
+        "http://dcat-ap.de/def/politicalGeocoding/stateKey/15",
+        description="area the catalogue covers, published as dct:spatial",
+    )
+    page_size: int = Field(100, ge=1, description="datasets per catalogue page (Hydra paging)")
+    availability_target_pct: float = Field(
+        99.0, gt=0, le=100, description="availability target shown on the API page"
+    )
+    rate_limit: str = Field(
+        "Keine feste Begrenzung der Anfragen. Bitte höchstens 10 gleichzeitige Anfragen je "
+        "Nutzer; ganze Datensätze bitte über die Downloads statt seitenweise über die API laden.",
+        description="usage limits shown on the API page (German)",
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings of one process, passed explicitly to whoever needs them."""
@@ -128,6 +171,7 @@ class Settings:
     cluster: ClusterSettings = field(default_factory=lambda: ClusterSettings())
     harvest: HarvestSettings = field(default_factory=lambda: HarvestSettings())
     package: PackageSettings = field(default_factory=lambda: PackageSettings())
+    catalog: CatalogSettings = field(default_factory=lambda: CatalogSettings())
 
     @property
     def cluster_dir(self) -> Path:
@@ -136,6 +180,10 @@ class Settings:
     @property
     def raw_dir(self) -> Path:
         return self.app.data_dir / "raw"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.app.data_dir / "downloads"
 
     @property
     def package_dir(self) -> Path:

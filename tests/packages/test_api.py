@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from planungsdaten.app import create_app
 from planungsdaten.settings import Settings
-from tests.packages.conftest import SAMPLE_AGS
+from tests.conftest import SAMPLE_AGS
 
 TOWN = shapely.box(693_400, 5_687_800, 694_400, 5_688_600)
 

@@ -33,7 +33,7 @@ from planungsdaten.packages.request import parse_request
 from planungsdaten.packages.worker import Worker
 from planungsdaten.security.identity import Identity
 from planungsdaten.settings import Settings
-from tests.packages.conftest import SAMPLE_AGS, clone_sample, package_test_settings
+from tests.conftest import SAMPLE_AGS, clone_sample, package_test_settings
 
 EXPECTED_LAYERS = {
     "untersuchungsgebiet",

@@ -18,8 +18,7 @@ from planungsdaten.packages.request import parse_request
 from planungsdaten.packages.worker import Worker
 from planungsdaten.security.identity import Identity
 from planungsdaten.settings import Settings
-from tests.conftest import LiveServer
-from tests.packages.conftest import SAMPLE_AGS
+from tests.conftest import SAMPLE_AGS, LiveServer
 
 
 def _job_row(engine: Engine, job_id: str) -> tuple[str, int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,10 @@ from planungsdaten.errors import NotFoundError, PlanungsdatenError
 from planungsdaten.harvest.errors import HarvestError
 from planungsdaten.harvest.run import harvest, latest_runs, run_details, versions
 from planungsdaten.harvest.sources import SourceDefinition, load_sources
+from planungsdaten.publish.downloads import refresh_downloads
 from planungsdaten.settings import Settings
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["Quellen und Ernten"])
 
@@ -181,11 +185,17 @@ def start_harvest(request: Request, source_id: str, force: bool = False) -> JSON
         try:
             harvest(request.app.state.engine, source, settings, force=force, on_start=on_start)
         except HarvestError:
-            pass  # recorded on the run
+            return  # recorded on the run
         except BaseException as e:
             failure.append(e)
+            return
         finally:
             started.set()
+        # bulk downloads follow the harvest; their failure is logged, the run stays succeeded
+        try:
+            refresh_downloads(request.app.state.engine, settings)
+        except Exception:
+            log.exception("bulk downloads after harvesting %s could not be generated", source_id)
 
     threading.Thread(target=work, name=f"harvest-{source_id}", daemon=True).start()
     started.wait(timeout=60)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pygeoapi
 import pygeoapi.api as core_api
@@ -20,11 +22,14 @@ from pygeoapi.api import API, APIRequest, apply_gzip
 from pygeoapi.openapi import get_oas
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from planungsdaten.publish.ogc_config import PROPERTIES_KEY, TIMELESS_KEY
+
 STATIC_DIR = Path(pygeoapi.__file__).parent / "static"
+JSON, GEOJSON = "application/json", "application/geo+json"
 
 
 def _call(loop: asyncio.AbstractEventLoop, function: Callable[..., Any], *args: Any) -> Any:
@@ -42,13 +47,72 @@ def _response(headers: dict[str, str], status: int, content: str | bytes) -> Res
     return response
 
 
+# the query parameters of /items (OGC API Features parts 1–3, pygeoapi's extras)
+ITEMS_PARAMETERS = frozenset(
+    {
+        "f",
+        "lang",
+        "limit",
+        "offset",
+        "bbox",
+        "bbox-crs",
+        "datetime",
+        "crs",
+        "properties",
+        "sortby",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "skipGeometry",
+        "q",
+        "resulttype",
+    }
+)
+
+
+def unknown_parameters(request: Request, properties: list[str] | None) -> list[str]:
+    """Query parameters that are neither standard nor a property of the collection (OGC API
+    Features requires a 400 for them rather than silently ignoring a typo)."""
+    allowed = ITEMS_PARAMETERS | set(properties or ())
+    return sorted(set(request.query_params) - allowed)
+
+
+def datetime_problem(value: str) -> str | None:
+    """Why `value` is no RFC 3339 instant or interval (`a/b`, `../b`, `a/..`), or None."""
+    for part in value.split("/"):
+        if part in ("..", "") and "/" in value:
+            continue
+        try:
+            datetime.fromisoformat(part.replace("Z", "+00:00"))
+        except ValueError:
+            return (
+                f"datetime '{value}' ist kein Zeitpunkt oder Zeitraum nach RFC 3339, z. B. "
+                "2024-01-01T00:00:00Z oder 2024-01-01T00:00:00Z/.."
+            )
+    return None
+
+
+def without_parameter(request: Request, name: str) -> Request:
+    """The same request without one query parameter."""
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != name])
+    scope = {**request.scope, "query_string": query.encode("latin-1")}
+    return Request(scope, request.receive)
+
+
 def create_ogc_app(config: dict[str, Any]) -> Starlette:
     """OGC API Features (and the parts of pygeoapi they need) for `config`."""
+    config = dict(config)
+    properties: dict[str, list[str]] = config.pop(PROPERTIES_KEY, {})
+    timeless = set(config.pop(TIMELESS_KEY, []))
     openapi = get_oas(config)
     api = API(config, openapi)
 
     async def execute(
-        request: Request, function: Callable[..., Any], *args: Any, validate: bool = True
+        request: Request,
+        function: Callable[..., Any],
+        *args: Any,
+        validate: bool = True,
+        geojson: bool = False,
     ) -> Response:
         api_request = await APIRequest.from_starlette(request, api.locales)
         if validate and not api_request.is_valid():
@@ -60,6 +124,8 @@ def create_ogc_app(config: dict[str, Any]) -> Starlette:
             )
             if status != HTTPStatus.NO_CONTENT:
                 content = apply_gzip(headers, content)
+            if geojson and status == HTTPStatus.OK and headers.get("Content-Type") == JSON:
+                headers["Content-Type"] = GEOJSON  # features are GeoJSON (OGC /conf/geojson)
         return _response(headers, status, content)
 
     async def landing_page(request: Request) -> Response:
@@ -90,11 +156,32 @@ def create_ogc_app(config: dict[str, Any]) -> Starlette:
 
     async def items(request: Request) -> Response:
         # GET with query parameters, or POST with a CQL2 JSON filter in the body
+        collection = request.path_params["collection_id"]
+        unknown = unknown_parameters(request, properties.get(collection))
+        if unknown and collection in properties:
+            allowed = sorted(ITEMS_PARAMETERS | set(properties[collection]))
+            return JSONResponse(
+                {
+                    "code": "InvalidParameterValue",
+                    "description": f"Unbekannte(r) Parameter: {', '.join(unknown)}. Erlaubt "
+                    f"sind: {', '.join(allowed)}.",
+                },
+                status_code=400,
+            )
+        if collection in timeless and "datetime" in request.query_params:
+            problem = datetime_problem(request.query_params["datetime"])
+            if problem:
+                return JSONResponse(
+                    {"code": "InvalidParameterValue", "description": problem}, status_code=400
+                )
+            # features without time are not filtered out by a time interval
+            request = without_parameter(request, "datetime")
         return await execute(
             request,
             itemtypes_api.get_collection_items,
             request.path_params["collection_id"],
             validate=False,
+            geojson=True,
         )
 
     async def item(request: Request) -> Response:
@@ -103,6 +190,7 @@ def create_ogc_app(config: dict[str, Any]) -> Starlette:
             itemtypes_api.get_collection_item,
             request.path_params["collection_id"],
             request.path_params["item_id"],
+            geojson=True,
         )
 
     routes = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +43,27 @@ LICENCE_PAGES = {
 
 @dataclass(frozen=True)
 class CollectionSpec:
-    """How a canonical table is published as an OGC API Features collection."""
+    """How a canonical table is published: as an OGC API Features collection, a bulk
+    download and a catalogue entry. `table` is the relation read (a table or a view)."""
 
     collection_id: str
     title: str
     description: str
     keywords: tuple[str, ...]
     id_field: str
+    table: str
     geom_field: str = "geom"
+    hvd_category: str | None = None
+    time_field: str | None = None
+    # EU data themes (http://publications.europa.eu/resource/authority/data-theme/…)
+    themes: tuple[str, ...] = ("REGI",)
 
 
+HVD = "http://data.europa.eu/bna/"
+# the attribute names of each collection, for checking query parameters; not pygeoapi's
+PROPERTIES_KEY = "x-planungsdaten-properties"
+# collections without a temporal property: `datetime` is checked, then has nothing to filter
+TIMELESS_KEY = "x-planungsdaten-timeless"
 COLLECTIONS: dict[str, CollectionSpec] = {
     "municipality": CollectionSpec(
         collection_id="municipalities",
@@ -63,6 +74,93 @@ COLLECTIONS: dict[str, CollectionSpec] = {
         ),
         keywords=("Gemeinde", "Verwaltungsgrenze", "AGS", "Verwaltungseinheiten"),
         id_field="ags",
+        table="municipality",
+        hvd_category=HVD + "c_9427236f",
+        themes=("REGI", "GOVE"),
+    ),
+    "parcel": CollectionSpec(
+        collection_id="parcels",
+        title="Flurstücke",
+        description=(
+            "Flurstücke des Liegenschaftskatasters (ALKIS) mit Flurstückskennzeichen, "
+            "Gemarkung, Flur, Zähler/Nenner, amtlicher Fläche und Lagebezeichnung."
+        ),
+        keywords=("Flurstück", "Liegenschaftskataster", "ALKIS", "Flurstücke"),
+        id_field="flurstueckskennzeichen",
+        table="parcel",
+        hvd_category=HVD + "c_6a3f6896",
+    ),
+    "building": CollectionSpec(
+        collection_id="buildings",
+        title="Gebäude",
+        description=(
+            "Gebäudegrundrisse des Liegenschaftskatasters (ALKIS) mit Gebäudefunktion, "
+            "Geschosszahl und Lagebezeichnung."
+        ),
+        keywords=("Gebäude", "ALKIS", "Hausumringe", "Gebäudefunktion"),
+        id_field="source_object_id",
+        table="building",
+        hvd_category=HVD + "c_60182062",
+    ),
+    "land_use": CollectionSpec(
+        collection_id="land_use",
+        title="Tatsächliche Nutzung",
+        description=(
+            "Flächen der tatsächlichen Nutzung des Liegenschaftskatasters (ALKIS) mit "
+            "Nutzungsart und Nutzungsgruppe (Siedlung, Verkehr, Vegetation, Gewässer)."
+        ),
+        keywords=("Flächennutzung", "tatsächliche Nutzung", "ALKIS", "Landnutzung"),
+        id_field="fid",
+        table="land_use",
+        themes=("REGI", "ENVI"),
+    ),
+    "address": CollectionSpec(
+        collection_id="addresses",
+        title="Adressen (Hausnummern)",
+        description="Georeferenzierte Adressen: Straße, Hausnummer, Zusatz, Postleitzahl, Ort.",
+        keywords=("Adresse", "Hausnummer", "Hauskoordinaten"),
+        id_field="fid",
+        table="address",
+        hvd_category=HVD + "c_c3de25e4",
+    ),
+    "grid_value": CollectionSpec(
+        collection_id="zensus",
+        title="Zensus 2022 im Gitter",
+        description=(
+            "Ergebnisse des Zensus 2022 je Gitterzelle (100 m und 1 km, INSPIRE-Gitter): "
+            "Einwohner, Altersstruktur, Wohnungen, Leerstandsquoten. Eine Zeile je Zelle und "
+            "Merkmal (Feld `indicator`); geheim gehaltene Werte sind leer mit Hinweis im "
+            "Feld `flag`."
+        ),
+        keywords=("Zensus 2022", "Gitter", "Einwohner", "Bevölkerung", "Wohnungen"),
+        id_field="id",
+        table="grid_value_feature",
+        time_field="reference_date",
+        themes=("REGI", "SOCI"),
+    ),
+    "traffic_count": CollectionSpec(
+        collection_id="traffic_counts",
+        title="Verkehrszählstellen",
+        description=(
+            "Zählstellen mit durchschnittlicher täglicher Verkehrsstärke (DTV) aller "
+            "Kraftfahrzeuge und des Schwerverkehrs je Zähljahr."
+        ),
+        keywords=("Verkehr", "Verkehrszählung", "DTV", "Schwerverkehr"),
+        id_field="fid",
+        table="traffic_count",
+        themes=("TRAN", "REGI"),
+    ),
+    "development_plan": CollectionSpec(
+        collection_id="development_plans",
+        title="Bebauungspläne",
+        description=(
+            "Geltungsbereiche von Bebauungs- und Flächennutzungsplänen (XPlanung) mit Name, "
+            "Nummer, Planart, Rechtsstand und Daten."
+        ),
+        keywords=("Bebauungsplan", "XPlanung", "Bauleitplanung", "B-Plan"),
+        id_field="source_object_id",
+        table="development_plan",
+        time_field="in_force_date",
     ),
     "vacancy_aggregate": CollectionSpec(
         collection_id="vacancy",
@@ -74,6 +172,8 @@ COLLECTIONS: dict[str, CollectionSpec] = {
         ),
         keywords=("Leerstand", "Wohnungsleerstand", "Gitterzelle", "ISEK"),
         id_field="unit_id",
+        table="vacancy_aggregate",
+        themes=("REGI", "SOCI"),
     ),
 }
 
@@ -115,15 +215,18 @@ def _resource(spec: CollectionSpec, row: Any, connection: dict[str, Any]) -> dic
                 "name": "PostgreSQL",
                 "data": connection,
                 "id_field": spec.id_field,
-                "table": row.target_table,
+                "table": spec.table,
                 "geom_field": spec.geom_field,
                 "storage_crs": STORAGE_CRS,
                 "crs": OUTPUT_CRS,
+                **({"time_field": spec.time_field} if spec.time_field else {}),
             }
         ],
     }
     if published is not None:
-        resource["extents"]["temporal"] = {"begin": None, "end": published.isoformat()}
+        # a datetime, as pygeoapi's YAML loader would give it (it reads .tzinfo)
+        end = published.astimezone(UTC).replace(microsecond=0)
+        resource["extents"]["temporal"] = {"begin": None, "end": end}
     return resource
 
 
@@ -142,10 +245,19 @@ def build_config(
     config["server"]["url"] = f"{public_url}/ogc"
     connection = _connection_data(database_url)
     resources: dict[str, Any] = {}
+    properties: dict[str, list[str]] = {}
     with engine.connect() as conn:
         for row in conn.execute(query("published_datasets")):
             spec = COLLECTIONS.get(row.target_table)
             if spec is not None and row.xmin is not None:
                 resources[spec.collection_id] = _resource(spec, row, connection)
+                columns = conn.execute(query("relation_columns"), {"relation": spec.table})
+                properties[spec.collection_id] = [
+                    c for c in columns.scalars() if c != spec.geom_field
+                ]
     config["resources"] = resources
+    config[PROPERTIES_KEY] = properties
+    config[TIMELESS_KEY] = sorted(
+        s.collection_id for s in COLLECTIONS.values() if s.time_field is None
+    )
     return config
