@@ -251,9 +251,11 @@ def build_config(
             spec = COLLECTIONS.get(row.target_table)
             if spec is not None and row.xmin is not None:
                 resources[spec.collection_id] = _resource(spec, row, connection)
-                columns = conn.execute(query("relation_columns"), {"relation": spec.table})
+                columns = conn.execute(
+                    query("relation_columns", "planungsdaten.publish"), {"relation": spec.table}
+                )
                 properties[spec.collection_id] = [
-                    c for c in columns.scalars() if c != spec.geom_field
+                    c.name for c in columns if c.name != spec.geom_field
                 ]
     config["resources"] = resources
     config[PROPERTIES_KEY] = properties
