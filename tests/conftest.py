@@ -163,6 +163,25 @@ def with_file(source: SourceDefinition, path: Path) -> SourceDefinition:
     return source.model_copy(update={"protocol": FileProtocol(type="file", path=path)})
 
 
+def with_sample_file(source: SourceDefinition, sample_dir: Path) -> SourceDefinition:
+    """A sample definition reading its file from the session's generated sample data."""
+    assert isinstance(source.protocol, FileProtocol)
+    return with_file(source, sample_dir / Path(source.protocol.path).name)
+
+
+@pytest.fixture
+def definitions(tmp_path: Path, sample_dir: Path) -> Path:
+    """A definitions folder with the sample boundaries' source, reading the generated file."""
+    folder = tmp_path / "harvesters"
+    folder.mkdir()
+    text_ = (PROJECT_DIR / "harvesters" / "sample" / "gemeinden.yaml").read_text("utf-8")
+    text_ = text_.replace(
+        "../../sample_data/VG250_GEM_Beispiel.gpkg", str(sample_dir / generate.BOUNDARIES_FILE)
+    )
+    (folder / "gemeinden.yaml").write_text(text_, "utf-8")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sample_source(sample_dir: Path) -> SourceDefinition:
     """harvesters/sample/gemeinden.yaml, reading the session's generated file."""
@@ -250,15 +269,7 @@ def sample_database(
         for source in sorted(sources.values(), key=lambda s: s.id):
             if not source.enabled:
                 continue
-            assert isinstance(source.protocol, FileProtocol)
-            local = source.model_copy(
-                update={
-                    "protocol": FileProtocol(
-                        type="file", path=sample_dir / Path(source.protocol.path).name
-                    )
-                }
-            )
-            result = harvest(engine, local, settings)
+            result = harvest(engine, with_sample_file(source, sample_dir), settings)
             assert result.status == "succeeded", (source.id, result.message)
         engine.dispose()
         yield SAMPLE_DB

@@ -14,19 +14,6 @@ from typer.testing import CliRunner
 
 from planungsdaten.cli import app
 from planungsdaten.settings import PROJECT_DIR
-from sample_data import generate
-
-
-@pytest.fixture
-def definitions(tmp_path: Path, sample_dir: Path) -> Path:
-    folder = tmp_path / "harvesters"
-    folder.mkdir()
-    text_ = (PROJECT_DIR / "harvesters" / "sample" / "gemeinden.yaml").read_text("utf-8")
-    text_ = text_.replace(
-        "../../sample_data/VG250_GEM_Beispiel.gpkg", str(sample_dir / generate.BOUNDARIES_FILE)
-    )
-    (folder / "gemeinden.yaml").write_text(text_, "utf-8")
-    return folder
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from planungsdaten.app import create_app
 from planungsdaten.db.engine import make_engine
 from planungsdaten.harvest.run import harvest
-from planungsdaten.harvest.sources import FileProtocol, SourceDefinition, load_source
+from planungsdaten.harvest.sources import SourceDefinition, load_source
 from planungsdaten.publish.catalog import DCATAP, HVD_LEGISLATION, HYDRA, negotiate
 from planungsdaten.settings import (
     PROJECT_DIR,
@@ -32,7 +32,7 @@ from planungsdaten.settings import (
     PackageSettings,
     Settings,
 )
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, with_sample_file
 
 # rdflib's own JSON-LD parser still uses its deprecated ConjunctiveGraph
 pytestmark = pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
@@ -103,15 +103,7 @@ def catalog_settings(
         engine = make_engine(settings.database)
         for name in SAMPLE_SOURCES:
             source = load_source(PROJECT_DIR / "harvesters" / "sample" / name)
-            assert isinstance(source.protocol, FileProtocol)
-            local = source.model_copy(
-                update={
-                    "protocol": FileProtocol(
-                        type="file", path=sample_dir / Path(source.protocol.path).name
-                    )
-                }
-            )
-            result = harvest(engine, local, settings)
+            result = harvest(engine, with_sample_file(source, sample_dir), settings)
             assert result.status == "succeeded", (source.id, result.message)
         engine.dispose()
         yield settings

@@ -27,7 +27,7 @@ from planungsdaten import cli
 from planungsdaten.app import create_app
 from planungsdaten.db.engine import make_engine
 from planungsdaten.harvest.run import harvest
-from planungsdaten.harvest.sources import FileProtocol, SourceDefinition, load_source
+from planungsdaten.harvest.sources import SourceDefinition, load_source
 from planungsdaten.publish.downloads import (
     FORMATS,
     INDEX_FILE,
@@ -45,17 +45,14 @@ from planungsdaten.settings import (
     HarvestSettings,
     Settings,
 )
-from sample_data import generate
-from tests.conftest import fresh_database, with_file
+from tests.conftest import fresh_database, with_sample_file
 
 # every collection the sample sources below publish; `vacancy` is the open aggregate
 EXPECTED = {"municipalities", "parcels", "buildings", "land_use", "addresses", "vacancy"}
 
 
 def _sample(name: str, sample_dir: Path) -> SourceDefinition:
-    source = load_source(PROJECT_DIR / "harvesters" / "sample" / name)
-    assert isinstance(source.protocol, FileProtocol)
-    return with_file(source, sample_dir / Path(source.protocol.path).name)
+    return with_sample_file(load_source(PROJECT_DIR / "harvesters" / "sample" / name), sample_dir)
 
 
 @dataclasses.dataclass
@@ -314,18 +311,6 @@ def test_restricted_sources_are_never_offered(
         response = client.get("/downloads/municipalities.gpkg")
         assert response.status_code == 404
         assert "Keinen offenen Datensatz" in response.json()["detail"]
-
-
-@pytest.fixture
-def definitions(tmp_path: Path, sample_dir: Path) -> Path:
-    folder = tmp_path / "harvesters"
-    folder.mkdir()
-    text_ = (PROJECT_DIR / "harvesters" / "sample" / "gemeinden.yaml").read_text("utf-8")
-    text_ = text_.replace(
-        "../../sample_data/VG250_GEM_Beispiel.gpkg", str(sample_dir / generate.BOUNDARIES_FILE)
-    )
-    (folder / "gemeinden.yaml").write_text(text_, "utf-8")
-    return folder
 
 
 def test_the_harvest_command_refreshes_the_downloads(

@@ -8,35 +8,33 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from planungsdaten.db.errors import DatabaseUnavailableError
 from planungsdaten.security.identity import Identity
 
 
-def read_connection(request: Request) -> Iterator[Connection]:
-    """A connection to the read engine (replica if configured), closed after the request."""
+def _connect(engine: Engine) -> Iterator[Connection]:
+    """A connection of `engine`, closed after the request; unreachable → 503."""
     try:
-        conn = request.app.state.read_engine.connect()
+        conn = engine.connect()
     except OperationalError as e:
         raise DatabaseUnavailableError(
             "Die Datenbank ist nicht erreichbar; bitte später erneut versuchen."
         ) from e
     with conn:
         yield conn
+
+
+def read_connection(request: Request) -> Iterator[Connection]:
+    """A connection to the read engine (replica if configured), closed after the request."""
+    yield from _connect(request.app.state.read_engine)
 
 
 def primary_connection(request: Request) -> Iterator[Connection]:
     """A connection to the primary, for what a replica may not have yet (e.g. job states)."""
-    try:
-        conn = request.app.state.engine.connect()
-    except OperationalError as e:
-        raise DatabaseUnavailableError(
-            "Die Datenbank ist nicht erreichbar; bitte später erneut versuchen."
-        ) from e
-    with conn:
-        yield conn
+    yield from _connect(request.app.state.engine)
 
 
 ReadConnection = Annotated[Connection, Depends(read_connection)]

@@ -6,11 +6,11 @@ ZIP archives are unpacked there safely unless GDAL reads the member in place.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from planungsdaten.checksums import sha256_file
 from planungsdaten.harvest.errors import FetchError
 from planungsdaten.harvest.protocols.archive import find_member, safe_extract
 from planungsdaten.harvest.protocols.atom import resolve_atom
@@ -27,7 +27,6 @@ from planungsdaten.harvest.sources import (
 )
 from planungsdaten.settings import Settings
 
-_CHUNK = 1024 * 1024
 _DATASET_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".gml", ".xml", ".csv", ".txt")
 
 
@@ -46,15 +45,6 @@ class Fetched:
         if layer is not None and layer in self.layer_paths:
             return self.layer_paths[layer]
         return self.paths
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _unpack(source: SourceDefinition, archive: Path, settings: Settings) -> list[Path]:

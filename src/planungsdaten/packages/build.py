@@ -7,7 +7,6 @@ has fixed member dates, so the same request on the same data gives the same byte
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 import shutil
@@ -23,6 +22,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from planungsdaten import __version__
+from planungsdaten.checksums import sha256_file
 from planungsdaten.db.queries import query
 from planungsdaten.packages import maps, report, styles, tables
 from planungsdaten.packages.area import ResolvedArea
@@ -69,15 +69,6 @@ def slug(text: str) -> str:
     """A file-name-safe ASCII form of a German name: ``Mücheln (Geiseltal)`` →
     ``Muecheln_Geiseltal``."""
     return re.sub(r"[^A-Za-z0-9]+", "_", text.translate(_UMLAUTS)).strip("_") or "Gebiet"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tables_of(themes: list[str]) -> list[str]:
@@ -296,7 +287,7 @@ def build_package(
         progress(92, "Metadaten und Prüfsummen")
 
         def listing() -> list[tuple[str, int, str]]:
-            return [(n, p.stat().st_size, sha256_of(p)) for n, p in sorted(files.items())]
+            return [(n, p.stat().st_size, sha256_file(p)) for n, p in sorted(files.items())]
 
         normalized = request.model_dump(mode="json")
         put(
@@ -359,7 +350,7 @@ def build_package(
         path=out,
         file_name=f"{folder_name}_{data_date.isoformat()}.zip",
         size=out.stat().st_size,
-        sha256=sha256_of(out),
+        sha256=sha256_file(out),
         versions=sorted({s.version_id for s in sources}),
     )
 

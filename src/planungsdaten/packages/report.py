@@ -12,7 +12,6 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import matplotlib
-from jinja2 import BaseLoader, Environment, FileSystemLoader, PackageLoader
 from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
@@ -42,6 +41,7 @@ from planungsdaten.packages.formatting import format_date, format_number
 from planungsdaten.packages.maps import MAP_SIZE_PX, MapImage
 from planungsdaten.packages.model import Indicator, ReportInput
 from planungsdaten.packages.themes import THEMES
+from planungsdaten.templating import environment
 
 AUTHOR = "planungsdaten"
 RESTRICTED_NOTE = "nur für Berechtigte"
@@ -229,19 +229,9 @@ def _indicator_groups(report: ReportInput) -> list[IndicatorGroup]:
 # --- HTML ------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _environment() -> Environment:
-    loader: BaseLoader
-    try:
-        loader = PackageLoader("planungsdaten.packages", "templates")
-    except ValueError:  # an install that does not expose the package as a directory
-        loader = FileSystemLoader(Path(__file__).parent / "templates")
-    return Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
-
-
 def render_html(report: ReportInput, maps: list[MapImage]) -> str:
     """The report as one self-contained HTML5 page: inline CSS, maps as data URIs."""
-    template = _environment().get_template("bericht.html.j2")
+    template = environment("planungsdaten.packages").get_template("bericht.html.j2")
     return template.render(report=report_content(report, maps), map_size=MAP_SIZE_PX)
 
 

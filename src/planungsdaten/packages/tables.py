@@ -19,6 +19,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
+from planungsdaten.licences import licence_name, licence_page
 from planungsdaten.packages.formatting import decimal_comma, format_date
 from planungsdaten.packages.model import Indicator, SourceUse
 from planungsdaten.packages.themes import LAYERS, THEMES
@@ -52,30 +53,6 @@ RESTRICTED_NOTE = (
     "Nur für den internen Gebrauch der berechtigten Stelle; "
     "personenbezogene Daten (DSGVO) – nicht weitergeben."
 )
-# dcat-ap.de licence vocabulary: URI → (name, where the licence text is)
-LICENCES: dict[str, tuple[str, str]] = {
-    "http://dcat-ap.de/def/licenses/dl-by-de/2.0": (
-        "Datenlizenz Deutschland – Namensnennung – Version 2.0",
-        "https://www.govdata.de/dl-de/by-2-0",
-    ),
-    "http://dcat-ap.de/def/licenses/dl-zero-de/2.0": (
-        "Datenlizenz Deutschland – Zero – Version 2.0",
-        "https://www.govdata.de/dl-de/zero-2-0",
-    ),
-    "http://dcat-ap.de/def/licenses/cc-by/4.0": (
-        "Creative Commons Namensnennung 4.0 International (CC BY 4.0)",
-        "https://creativecommons.org/licenses/by/4.0/deed.de",
-    ),
-    "http://dcat-ap.de/def/licenses/cc-by-sa/4.0": (
-        "Creative Commons Namensnennung – Weitergabe unter gleichen Bedingungen 4.0 "
-        "International (CC BY-SA 4.0)",
-        "https://creativecommons.org/licenses/by-sa/4.0/deed.de",
-    ),
-    "http://dcat-ap.de/def/licenses/cc-zero": (
-        "CC0 1.0",
-        "https://creativecommons.org/publicdomain/zero/1.0/deed.de",
-    ),
-}
 GERMAN_TIME = ZoneInfo("Europe/Berlin")
 CHUNK_SIZE = 1024 * 1024
 # rw-r--r-- for a regular file, so unzipped members get sane permissions everywhere
@@ -263,20 +240,6 @@ def parcel_list_csv(parcels: pd.DataFrame) -> bytes:
     return _csv_bytes(PARCEL_COLUMNS, rows)
 
 
-def _licence_key(uri: str) -> str:
-    """A licence URI normalised for the lookup (scheme, trailing slash)."""
-    key = uri.strip().rstrip("/")
-    if key.startswith("https://"):
-        key = "http://" + key.removeprefix("https://")
-    return key
-
-
-def licence_name(uri: str) -> str:
-    """The German name of a dcat-ap.de licence; unknown URIs as they are."""
-    known = LICENCES.get(_licence_key(uri))
-    return known[0] if known else uri.strip()
-
-
 def _unique[T](values: Iterable[T]) -> list[T]:
     """Values in first-seen order, each once."""
     return list(dict.fromkeys(values))
@@ -302,7 +265,7 @@ def _source_block(number: int, uses: Sequence[SourceUse]) -> list[str]:
     for licence in _unique(use.licence for use in uses):
         name = licence_name(licence)
         lines.append(f"   Lizenz: {name}")
-        known = LICENCES.get(_licence_key(licence))
+        known = licence_page(licence)
         if known:
             lines.append(f"   Lizenz-URI: {licence.strip()}")
             lines.append(f"   Lizenztext: {known[1]}")

@@ -6,16 +6,13 @@ serialisations carry exactly the same triples and harvesters can merge pages."""
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from jinja2 import BaseLoader, Environment, FileSystemLoader, PackageLoader
 from rdflib import RDF, RDFS, XSD, Graph, Namespace, URIRef
 from rdflib import Literal as RdfLiteral
 from rdflib.namespace import DCAT, DCTERMS, FOAF
@@ -23,8 +20,10 @@ from sqlalchemy import Connection
 
 from planungsdaten.db.queries import query
 from planungsdaten.errors import NotFoundError
-from planungsdaten.publish.ogc_config import COLLECTIONS, HVD, LICENCE_PAGES, CollectionSpec
+from planungsdaten.licences import licence_page
+from planungsdaten.publish.ogc_config import COLLECTIONS, HVD, CollectionSpec
 from planungsdaten.settings import CatalogSettings
+from planungsdaten.templating import environment
 
 DCATAP = Namespace("http://data.europa.eu/r5r/")
 DCATDE = Namespace("http://dcat-ap.de/def/dcatde/")
@@ -274,8 +273,9 @@ class _Builder:
 
     def licence(self, uri: str) -> URIRef:
         node = self.typed(uri, DCTERMS.LicenseDocument)
-        if uri in LICENCE_PAGES:
-            title, href = LICENCE_PAGES[uri]
+        known = licence_page(uri)
+        if known:
+            title, href = known
             self.add(node, (DCTERMS.title, self.de(title)), (RDFS.seeAlso, URIRef(href)))
         return node
 
@@ -617,16 +617,6 @@ def format_for_media_type(media_type: str) -> str:
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-@functools.cache
-def _environment() -> Environment:
-    loader: BaseLoader
-    try:
-        loader = PackageLoader("planungsdaten.publish", "templates")
-    except ValueError:  # an install that does not expose the package as a directory
-        loader = FileSystemLoader(Path(__file__).parent / "templates")
-    return Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
-
-
 def _german_datetime(value: datetime | None) -> str:
     if value is None:
         return "unbekannt"
@@ -639,7 +629,7 @@ def _german_number(value: float, decimals: int = 0) -> str:
 
 
 def _licence_view(uri: str) -> dict[str, str]:
-    title, href = LICENCE_PAGES.get(uri, (uri, uri))
+    title, href = licence_page(uri) or (uri, uri)
     return {"uri": uri, "title": title, "href": href}
 
 
@@ -710,7 +700,9 @@ def render_dataset_page(
     dataset = find_dataset(datasets, collection_id)
     view = _common_view(settings, public_url)
     view["dataset"] = _dataset_view(dataset, CatalogUrls(public_url))
-    return _environment().get_template("catalog_dataset.html.j2").render(**view)
+    return (
+        environment("planungsdaten.publish").get_template("catalog_dataset.html.j2").render(**view)
+    )
 
 
 def render_api_page(
@@ -725,4 +717,4 @@ def render_api_page(
     view["licences"] = [
         _licence_view(uri) for uri in sorted({uri for d in datasets for uri in d.licences})
     ]
-    return _environment().get_template("catalog_api.html.j2").render(**view)
+    return environment("planungsdaten.publish").get_template("catalog_api.html.j2").render(**view)

@@ -32,6 +32,7 @@ from psycopg import sql
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from planungsdaten.checksums import sha256_file
 from planungsdaten.db.copy import driver_connection
 from planungsdaten.db.errors import DatabaseUnavailableError
 from planungsdaten.db.queries import query
@@ -431,14 +432,6 @@ _WRITERS = {"gpkg": _write_gpkg, "geojson": _write_geojson, "csv": _write_csv}
 # -- generation ----------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _find(datasets: Sequence[OpenDataset], collection_id: str) -> OpenDataset | None:
     return next((d for d in datasets if d.spec.collection_id == collection_id), None)
 
@@ -480,7 +473,7 @@ def _generate(
             replace(
                 entry,
                 bytes=tmp.stat().st_size,
-                sha256=_sha256(tmp),
+                sha256=sha256_file(tmp),
                 generated_at=generated_at,
             ),
             tmp,

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from planungsdaten.db.queries import query
+from planungsdaten.licences import licence_page
 
 STORAGE_CRS = "http://www.opengis.net/def/crs/EPSG/0/25832"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -23,22 +24,6 @@ OUTPUT_CRS = [
     "http://www.opengis.net/def/crs/EPSG/0/25833",
     "http://www.opengis.net/def/crs/EPSG/0/3035",
 ]
-
-# dcat-ap.de licence URI → human-readable page for the OGC `license` link
-LICENCE_PAGES = {
-    "http://dcat-ap.de/def/licenses/dl-by-de/2.0": (
-        "Datenlizenz Deutschland – Namensnennung – Version 2.0",
-        "https://www.govdata.de/dl-de/by-2-0",
-    ),
-    "http://dcat-ap.de/def/licenses/dl-zero-de/2.0": (
-        "Datenlizenz Deutschland – Zero – Version 2.0",
-        "https://www.govdata.de/dl-de/zero-2-0",
-    ),
-    "http://dcat-ap.de/def/licenses/cc-by/4.0": (
-        "Creative Commons Namensnennung 4.0 International",
-        "https://creativecommons.org/licenses/by/4.0/",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -193,7 +178,7 @@ def _connection_data(database_url: str) -> dict[str, Any]:
 def _resource(spec: CollectionSpec, row: Any, connection: dict[str, Any]) -> dict[str, Any]:
     links = []
     for licence in row.licences:
-        title, href = LICENCE_PAGES.get(licence, (licence, licence))
+        title, href = licence_page(licence) or (licence, licence)
         links.append({"type": "text/html", "rel": "license", "title": title, "href": href})
     published: datetime | None = row.published_at
     description = spec.description + " Quellen: " + "; ".join(row.attributions) + "."
