@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import psycopg
@@ -193,13 +195,17 @@ class LiveServer:
     """The service in its own process (`uvicorn --factory`), for clients that need real
     HTTP. A process, not a thread: GDAL holds the GIL while it waits for the response."""
 
-    def __init__(self, port: int, env: dict[str, str]) -> None:
+    def __init__(self, port: int, env: dict[str, str], access_log: Path | None = None) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.env = {**os.environ, **env}
+        self.access_log = access_log
         self.process: subprocess.Popen[bytes] | None = None
+        self._log_file: BinaryIO | None = None
 
     def __enter__(self) -> LiveServer:
+        if self.access_log is not None:
+            self._log_file = self.access_log.open("ab")
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -212,9 +218,10 @@ class LiveServer:
                 "--port",
                 str(self.port),
                 "--log-level",
-                "warning",
+                "warning" if self.access_log is None else "info",
             ],
             env=self.env,
+            stdout=self._log_file,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -232,6 +239,25 @@ class LiveServer:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+        if self._log_file is not None:
+            self._log_file.close()
+
+    def log_mark(self) -> int:
+        """Where the access log ends now: pass it to `requests` to see what came after."""
+        assert self.access_log is not None, "LiveServer started without access_log"
+        return self.access_log.stat().st_size
+
+    def requests(self, since: int = 0) -> list[str]:
+        """Targets (path and query) of the GET requests the server answered after `since`."""
+        assert self.access_log is not None, "LiveServer started without access_log"
+        with self.access_log.open("rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode("utf-8", "replace")
+        return [m["target"] for m in _ACCESS_LINE.finditer(text)]
+
+
+# uvicorn's access log: `INFO:     127.0.0.1:4711 - "GET /ogc/collections?f=json HTTP/1.1" 200 OK`
+_ACCESS_LINE = re.compile(r'"GET (?P<target>\S+) HTTP/[\d.]+" \d{3}')
 
 
 @pytest.fixture

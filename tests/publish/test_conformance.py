@@ -154,9 +154,9 @@ def test_bbox_selects_intersecting_features(client: TestClient, collection: str)
     box = shapely.box(minx - 0.01, miny - 0.01, (minx + maxx) / 2 + 0.01, maxy + 0.01)
     params = {**JSON, "limit": 10000, "bbox": ",".join(f"{v:.6f}" for v in box.bounds)}
     selected = {str(f["id"]) for f in client.get(items, params=params).json()["features"]}
-    # the box is a rectangle in lon/lat but a slightly curved one in the storage CRS: what
-    # lies clearly inside must be found, what lies clearly outside must not
-    inner, outer = box.buffer(-0.005), box.buffer(0.005)
+    # the box is a rectangle in lon/lat but a curved one in the storage CRS: exactly what
+    # it touches is found (to 1e-6°, the rounding of the coordinates returned)
+    inner, outer = box.buffer(-1e-6), box.buffer(1e-6)
     ids = [str(f["id"]) for f in everything]
     surely = {i for i, g in zip(ids, geometries, strict=True) if g.intersects(inner)}
     maybe = {i for i, g in zip(ids, geometries, strict=True) if g.intersects(outer)}
@@ -165,6 +165,17 @@ def test_bbox_selects_intersecting_features(client: TestClient, collection: str)
     assert far["numberReturned"] == 0
     polar = client.get(items, params={**JSON, "bbox": "-180,80,180,90"}).json()
     assert polar["numberReturned"] == 0
+    # across the antimeridian: 170°E eastwards to the box's east edge
+    antimeridian = client.get(items, params={**JSON, "bbox": "170,-10,-170,10"}).json()
+    assert antimeridian["numberReturned"] == 0 and antimeridian["numberMatched"] == 0
+    wrapped = {**params, "bbox": ",".join(f"{v:.6f}" for v in (170, *box.bounds[1:]))}
+    assert {str(f["id"]) for f in client.get(items, params=wrapped).json()["features"]} == selected
+    # EPSG:4326 is latitude first, in bbox as in coordinates
+    latlon = ",".join(f"{v:.6f}" for v in (box.bounds[1], box.bounds[0], *box.bounds[3:1:-1]))
+    by_latlon = {**params, "bbox": latlon, "bbox-crs": EPSG + "4326"}
+    assert {
+        str(f["id"]) for f in client.get(items, params=by_latlon).json()["features"]
+    } == selected
 
 
 @pytest.mark.parametrize("collection", COLLECTION_IDS)

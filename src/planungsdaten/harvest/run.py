@@ -408,6 +408,9 @@ def _load_layer(
         counts.loaded -= duplicates
         _attach(raw, target.table, part, version_id)
     _drop_versions(raw, target.table, previous)
+    # statistics for the planner from the first query on: bbox filters pick the GiST index
+    # and the OGC API's count estimates are right before autovacuum comes round
+    raw.execute(sql.SQL("ANALYZE {}").format(part))
     for companion, fill in target.companions:
         _swap_companion(
             raw,

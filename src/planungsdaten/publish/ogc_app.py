@@ -8,7 +8,7 @@ catalogue, so the routes are rebuilt around an `API` instance made from that dic
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -22,11 +22,13 @@ from pygeoapi.api import API, APIRequest, apply_gzip
 from pygeoapi.openapi import get_oas
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from planungsdaten.publish import features
 from planungsdaten.publish.ogc_config import PROPERTIES_KEY, TIMELESS_KEY
+from planungsdaten.publish.tiles import tile_routes
 
 STATIC_DIR = Path(pygeoapi.__file__).parent / "static"
 JSON, GEOJSON = "application/json", "application/geo+json"
@@ -122,6 +124,8 @@ def create_ogc_app(config: dict[str, Any]) -> Starlette:
             headers, status, content = await loop.run_in_executor(
                 None, _call, loop, function, api, api_request, *args
             )
+            if isinstance(content, Iterator):  # a GeoJSON page streamed from PostGIS
+                return StreamingResponse(content, status_code=status, headers=headers)
             if status != HTTPStatus.NO_CONTENT:
                 content = apply_gzip(headers, content)
             if geojson and status == HTTPStatus.OK and headers.get("Content-Type") == JSON:
@@ -178,7 +182,7 @@ def create_ogc_app(config: dict[str, Any]) -> Starlette:
             request = without_parameter(request, "datetime")
         return await execute(
             request,
-            itemtypes_api.get_collection_items,
+            features.get_items,
             request.path_params["collection_id"],
             validate=False,
             geojson=True,
@@ -194,6 +198,7 @@ def create_ogc_app(config: dict[str, Any]) -> Starlette:
         )
 
     routes = [
+        *tile_routes(execute),
         Route("/", landing_page),
         Route("/openapi", openapi_document),
         Route("/conformance", conformance),

@@ -27,6 +27,18 @@ OUTPUT_CRS = [
 
 
 @dataclass(frozen=True)
+class TileSpec:
+    """How a collection is offered as vector tiles (OGC API Tiles, MVT): the zoom range,
+    the zoom from which tiles carry full detail (simplified below it) and the attributes
+    each tile feature carries (a useful few, not every column)."""
+
+    min_zoom: int
+    max_zoom: int
+    detail_zoom: int
+    properties: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CollectionSpec:
     """How a canonical table is published: as an OGC API Features collection, a bulk
     download and a catalogue entry. `table` is the relation read (a table or a view)."""
@@ -42,6 +54,7 @@ class CollectionSpec:
     time_field: str | None = None
     # EU data themes (http://publications.europa.eu/resource/authority/data-theme/…)
     themes: tuple[str, ...] = ("REGI",)
+    tiles: TileSpec | None = None
 
 
 HVD = "http://data.europa.eu/bna/"
@@ -49,6 +62,10 @@ HVD = "http://data.europa.eu/bna/"
 PROPERTIES_KEY = "x-planungsdaten-properties"
 # collections without a temporal property: `datetime` is checked, then has nothing to filter
 TIMELESS_KEY = "x-planungsdaten-timeless"
+# where pygeoapi's HTML pages find the vendored libraries (read by the templates below)
+STATIC_URL_KEY = "x-planungsdaten-static-url"
+# overrides of pygeoapi's templates: searched before its own, so only changed ones are here
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "ogc"
 COLLECTIONS: dict[str, CollectionSpec] = {
     "municipality": CollectionSpec(
         collection_id="municipalities",
@@ -74,6 +91,21 @@ COLLECTIONS: dict[str, CollectionSpec] = {
         id_field="flurstueckskennzeichen",
         table="parcel",
         hvd_category=HVD + "c_6a3f6896",
+        tiles=TileSpec(
+            min_zoom=10,
+            max_zoom=20,
+            detail_zoom=13,
+            properties=(
+                "flurstueckskennzeichen",
+                "gemarkung",
+                "gemarkung_name",
+                "flur",
+                "zaehler",
+                "nenner",
+                "amtliche_flaeche",
+                "location_text",
+            ),
+        ),
     ),
     "building": CollectionSpec(
         collection_id="buildings",
@@ -86,6 +118,19 @@ COLLECTIONS: dict[str, CollectionSpec] = {
         id_field="source_object_id",
         table="building",
         hvd_category=HVD + "c_60182062",
+        tiles=TileSpec(
+            min_zoom=12,
+            max_zoom=20,
+            detail_zoom=14,
+            properties=(
+                "source_object_id",
+                "function_code",
+                "function_name",
+                "storeys",
+                "name",
+                "location_text",
+            ),
+        ),
     ),
     "land_use": CollectionSpec(
         collection_id="land_use",
@@ -98,6 +143,12 @@ COLLECTIONS: dict[str, CollectionSpec] = {
         id_field="fid",
         table="land_use",
         themes=("REGI", "ENVI"),
+        tiles=TileSpec(
+            min_zoom=10,
+            max_zoom=20,
+            detail_zoom=13,
+            properties=("fid", "nutzart", "name", "nutzung_group"),
+        ),
     ),
     "address": CollectionSpec(
         collection_id="addresses",
@@ -175,7 +226,17 @@ def _connection_data(database_url: str) -> dict[str, Any]:
     }
 
 
-def _resource(spec: CollectionSpec, row: Any, connection: dict[str, Any]) -> dict[str, Any]:
+# our provider plugin (planungsdaten.publish.provider), by dotted path
+PROVIDER = "planungsdaten.publish.provider.PostGISProvider"
+
+
+def _resource(
+    spec: CollectionSpec,
+    row: Any,
+    connection: dict[str, Any],
+    columns: list[dict[str, str]],
+    version_ids: list[int],
+) -> dict[str, Any]:
     links = []
     for licence in row.licences:
         title, href = licence_page(licence) or (licence, licence)
@@ -197,8 +258,12 @@ def _resource(spec: CollectionSpec, row: Any, connection: dict[str, Any]) -> dic
         "providers": [
             {
                 "type": "feature",
-                "name": "PostgreSQL",
+                "name": PROVIDER,
                 "data": connection,
+                # read by our provider: no reflection per request, counts cached per version
+                "columns": columns,
+                "extent": [row.xmin, row.ymin, row.xmax, row.ymax],
+                "version": ",".join(str(v) for v in version_ids),
                 "id_field": spec.id_field,
                 "table": spec.table,
                 "geom_field": spec.geom_field,
@@ -215,6 +280,51 @@ def _resource(spec: CollectionSpec, row: Any, connection: dict[str, Any]) -> dic
     return resource
 
 
+# JSON Schema type of a column, by PostgreSQL type name: the value type in a vector tile
+_JSON_TYPES = {
+    "int2": "integer",
+    "int4": "integer",
+    "int8": "integer",
+    "float4": "number",
+    "float8": "number",
+    "numeric": "number",
+    "bool": "boolean",
+}
+
+
+def _tile_provider(
+    spec: CollectionSpec,
+    tiles: TileSpec,
+    row: Any,
+    connection: dict[str, Any],
+    types: dict[str, str],
+    version_ids: list[int],
+) -> dict[str, Any]:
+    """The vector tile provider (planungsdaten.publish.tiles) of a collection with tiles."""
+    return {
+        "type": "tile",
+        "name": "planungsdaten.publish.tiles.PostGISTileProvider",
+        "data": connection,
+        "table": spec.table,
+        "geom_field": spec.geom_field,
+        "options": {
+            "zoom": {"min": tiles.min_zoom, "max": tiles.max_zoom},
+            "schemes": ["WebMercatorQuad", "WorldCRS84Quad"],
+            "layer": spec.collection_id,
+            "detail_zoom": tiles.detail_zoom,
+            "properties": {
+                name: _JSON_TYPES.get(types[name], "string")
+                for name in tiles.properties
+                if name in types
+            },
+            "bounds": [row.xmin, row.ymin, row.xmax, row.ymax],
+            # the dataset versions behind the tiles: their ETag changes with a harvest
+            "version": ",".join(str(v) for v in version_ids),
+        },
+        "format": {"name": "mvt", "mimetype": "application/vnd.mapbox-vector-tile"},
+    }
+
+
 def load_base(ogc_dir: Path) -> dict[str, Any]:
     """The hand-written part: server, metadata, contact."""
     with (ogc_dir / "base.yml").open(encoding="utf-8") as fh:
@@ -228,6 +338,8 @@ def build_config(
     """Full pygeoapi configuration: `base` plus one collection per open current dataset."""
     config = copy.deepcopy(base)
     config["server"]["url"] = f"{public_url}/ogc"
+    config["server"]["templates"] = {"path": str(TEMPLATES_DIR)}
+    config["server"][STATIC_URL_KEY] = f"{public_url}/static"
     connection = _connection_data(database_url)
     resources: dict[str, Any] = {}
     properties: dict[str, list[str]] = {}
@@ -235,13 +347,28 @@ def build_config(
         for row in conn.execute(query("published_datasets")):
             spec = COLLECTIONS.get(row.target_table)
             if spec is not None and row.xmin is not None:
-                resources[spec.collection_id] = _resource(spec, row, connection)
                 columns = conn.execute(
                     query("relation_columns", "planungsdaten.publish"), {"relation": spec.table}
+                ).all()
+                versions = conn.execute(
+                    query("download_versions", "planungsdaten.publish"),
+                    {"source_ids": list(row.source_ids), "target_table": row.target_table},
+                ).scalar_one()
+                resources[spec.collection_id] = _resource(
+                    spec,
+                    row,
+                    connection,
+                    [{"name": c.name, "type": c.type} for c in columns],
+                    list(versions),
                 )
                 properties[spec.collection_id] = [
                     c.name for c in columns if c.name != spec.geom_field
                 ]
+                if spec.tiles is not None:
+                    types = {c.name: c.type for c in columns}
+                    resources[spec.collection_id]["providers"].append(
+                        _tile_provider(spec, spec.tiles, row, connection, types, list(versions))
+                    )
     config["resources"] = resources
     config[PROPERTIES_KEY] = properties
     config[TIMELESS_KEY] = sorted(

@@ -1,0 +1,343 @@
+"""/collections/{id}/items for collections served by our provider: parameters checked as
+OGC API Features parts 1–3 require, an exact bbox, and GeoJSON pages streamed from PostGIS.
+
+The handler has pygeoapi's signature (`api, request, dataset` → headers, status, content)
+and returns pygeoapi's documents and error bodies; only its GeoJSON content is an
+iterator of bytes, written while the rows arrive. Collections served by other providers
+go to pygeoapi's own handler.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+import weakref
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+import pygeoapi.api.itemtypes as itemtypes_api
+from pygeoapi import l10n
+from pygeoapi.api import (
+    API,
+    SYSTEM_LOCALE,
+    APIRequest,
+    evaluate_limit,
+    validate_datetime,
+)
+from pygeoapi.crs import (
+    DEFAULT_CRS,
+    create_crs_transform_spec,
+    get_supported_crs_list,
+    modify_pygeofilter,
+    set_content_crs_header,
+)
+from pygeoapi.formats import F_HTML, F_JSON, F_JSONLD, FORMAT_TYPES
+from pygeoapi.linked_data import geojson2jsonld
+from pygeoapi.plugin import load_plugin
+from pygeoapi.provider import get_provider_by_type
+from pygeoapi.provider.base import ProviderGenericError
+from pygeoapi.util import filter_dict_by_key_value, render_j2_template, str2bool, to_json
+from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
+from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
+from pyproj.exceptions import CRSError
+
+from planungsdaten.publish.bbox import BboxError, parse_bbox, search_area
+from planungsdaten.publish.provider import FeatureQuery, PostGISProvider
+
+PROVIDER = f"{PostGISProvider.__module__}.{PostGISProvider.__name__}"
+GEOJSON = "application/geo+json"
+RESERVED = frozenset(
+    {
+        "bbox",
+        "bbox-crs",
+        "crs",
+        "f",
+        "lang",
+        "limit",
+        "offset",
+        "resulttype",
+        "datetime",
+        "sortby",
+        "properties",
+        "skipGeometry",
+        "q",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+    }
+)
+FILTER_LANGS = (None, "cql-json", "cql-text", "cql2-text", "cql2-json")
+
+Result = tuple[dict[str, str], int, Any]
+
+# provider instances per API (one per configuration), made once rather than per request
+_PROVIDERS: weakref.WeakKeyDictionary[API, dict[str, PostGISProvider]] = weakref.WeakKeyDictionary()
+
+
+class BadRequest(Exception):
+    """A parameter that is not acceptable; the message goes to the client."""
+
+
+def provider_for(api: API, dataset: str, provider_def: dict[str, Any]) -> PostGISProvider:
+    """The (cached) provider of `dataset` in this configuration."""
+    cache = _PROVIDERS.setdefault(api, {})
+    if dataset not in cache:
+        provider = load_plugin("provider", provider_def)
+        assert isinstance(provider, PostGISProvider)
+        cache[dataset] = provider
+    return cache[dataset]
+
+
+def get_items(api: API, request: APIRequest, dataset: str) -> Result:
+    """Items of a collection: pygeoapi's `get_collection_items`, done by PostGIS."""
+    headers = request.get_response_headers(SYSTEM_LOCALE, **api.api_headers)
+    collections = filter_dict_by_key_value(api.config["resources"], "type", "collection")
+    if dataset not in collections:
+        return api.get_exception(
+            HTTPStatus.NOT_FOUND, headers, request.format, "NotFound", "Collection not found"
+        )
+    collection = collections[dataset]
+    provider_def = get_provider_by_type(collection["providers"], "feature")
+    if provider_def.get("name") != PROVIDER:
+        return itemtypes_api.get_collection_items(api, request, dataset)
+    if not request.is_valid():
+        return api.get_format_exception(request)
+    provider = provider_for(api, dataset, provider_def)
+    try:
+        query = _query(api, request, collection, provider_def, provider, headers)
+        page = provider.page(query)
+    except BadRequest as e:
+        return api.get_exception(
+            HTTPStatus.BAD_REQUEST, headers, request.format, "InvalidParameterValue", str(e)
+        )
+    except ProviderGenericError as err:
+        return api.get_exception(
+            err.http_status_code, headers, request.format, err.ogc_exception_code, err.message
+        )
+    locale = l10n.get_plugin_locale(provider_def, request.raw_locale)
+    l10n.set_response_language(headers, locale, request.locale)
+
+    uri = f"{api.get_collections_url()}/{dataset}/items"
+    links = _links(request, uri, collection, dataset)
+
+    def tail(returned: int) -> dict[str, Any]:
+        more = (
+            page.matched > query.offset + returned
+            if page.matched is not None
+            else returned == query.limit
+        )
+        paging = _paging(request, uri, query.offset, query.limit, more)
+        document: dict[str, Any] = {}
+        if page.matched is not None:
+            document["numberMatched"] = page.matched
+        document["numberReturned"] = returned
+        document["links"] = links + paging
+        document["timeStamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return document
+
+    if request.format in (F_HTML, F_JSONLD):
+        features = page.features()
+        content = {"type": "FeatureCollection", "features": features, **tail(len(features))}
+        if request.format == F_JSONLD:
+            return headers, HTTPStatus.OK, geojson2jsonld(api, content, dataset, id_field="id")
+        content.update(
+            itemtype=provider.type,
+            items_path=uri,
+            dataset_path=uri.rsplit("/", 1)[0],
+            collections_path=api.get_collections_url(),
+            offset=query.offset,
+            id_field=provider.id_field,
+        )
+        html = render_j2_template(
+            api.tpl_config,
+            api.get_dataset_templates(dataset),
+            "collections/items/index.html",
+            content,
+            request.locale,
+        )
+        return headers, HTTPStatus.OK, html
+
+    headers["Content-Type"] = GEOJSON
+
+    def body() -> Iterator[bytes]:
+        yield b'{"type":"FeatureCollection","features":['
+        yield from page.chunks()
+        rest = to_json(tail(page.returned), False)
+        yield b"]," + rest[1:].encode()
+
+    return headers, HTTPStatus.OK, body()
+
+
+def _query(
+    api: API,
+    request: APIRequest,
+    collection: dict[str, Any],
+    provider_def: dict[str, Any],
+    provider: PostGISProvider,
+    headers: dict[str, str],
+) -> FeatureQuery:
+    params = request.params
+    try:
+        offset = int(params.get("offset", 0))
+    except ValueError as e:
+        raise BadRequest("offset muss eine ganze Zahl sein") from e
+    if offset < 0:
+        raise BadRequest("offset darf nicht negativ sein")
+    try:
+        server_limits = api.config["server"].get("limits", {})
+        limit = evaluate_limit(params.get("limit"), server_limits, collection.get("limits", {}))
+    except ValueError as e:
+        raise BadRequest(f"limit: {e}") from e
+    resulttype = params.get("resulttype") or "results"
+    if resulttype not in ("results", "hits"):
+        raise BadRequest("resulttype muss 'results' oder 'hits' sein")
+
+    crs = params.get("crs")
+    try:
+        create_crs_transform_spec(provider_def, crs)
+    except (ValueError, CRSError) as e:
+        raise BadRequest(str(e)) from e
+    set_content_crs_header(headers, provider_def, crs)
+    supported = get_supported_crs_list(provider_def)
+
+    area, nothing = None, False
+    bbox_crs = params.get("bbox-crs")
+    if "bbox" in params:
+        bbox_crs = bbox_crs or DEFAULT_CRS
+        if bbox_crs not in supported:
+            raise BadRequest(
+                f"bbox-crs {bbox_crs} wird nicht unterstützt; möglich: {', '.join(supported)}"
+            )
+        try:
+            area = search_area(
+                parse_bbox(params["bbox"]), bbox_crs, provider.storage_uri, provider.extent
+            )
+        except BboxError as e:
+            raise BadRequest(str(e)) from e
+        nothing = area is None
+    elif bbox_crs is not None:
+        raise BadRequest("bbox-crs ohne bbox")
+
+    try:
+        datetime_ = validate_datetime(collection["extents"], params.get("datetime"))
+    except ValueError as e:
+        raise BadRequest(str(e)) from e
+
+    fields = provider.fields
+    properties = tuple((k, v) for k, v in params.items() if k not in RESERVED and k in fields)
+    sortby = []
+    for term in filter(None, (params.get("sortby") or "").split(",")):
+        sign, name = (term[0], term[1:]) if term[0] in "+-" else ("+", term)
+        if name not in fields:
+            raise BadRequest(f"sortby: unbekannte Eigenschaft '{name}'")
+        sortby.append((name, sign))
+    selected = tuple(filter(None, (params.get("properties") or "").split(",")))
+    unknown = set(selected) - set(fields)
+    if unknown:
+        raise BadRequest(f"properties: unbekannte Eigenschaft(en) {', '.join(sorted(unknown))}")
+    if params.get("filter-lang") not in FILTER_LANGS:
+        raise BadRequest("filter-lang: unbekannte Filtersprache")
+
+    return FeatureQuery(
+        offset=offset,
+        limit=limit,
+        area=area,
+        nothing=nothing,
+        datetime_=datetime_,
+        properties=properties,
+        sortby=tuple(sortby),
+        select=selected,
+        skip_geometry=str2bool(params.get("skipGeometry", False)),
+        q=params.get("q") or None,
+        filterq=_filter(request, provider_def),
+        crs=crs or DEFAULT_CRS,
+        hits=resulttype == "hits",
+    )
+
+
+def _filter(request: APIRequest, provider_def: dict[str, Any]) -> Any:
+    """The CQL2 filter of `filter` (text) or of a POSTed JSON body, as a pygeofilter AST in
+    the storage CRS, or None."""
+    text = request.params.get("filter")
+    if text is None and not request.data:
+        return None
+    try:
+        ast = parse_cql2_text(text) if text is not None else parse_cql2_json(request.data.decode())
+        return modify_pygeofilter(
+            ast,
+            filter_crs_uri=request.params.get("filter-crs", DEFAULT_CRS),
+            storage_crs_uri=provider_def.get("storage_crs"),
+            geometry_column_name=provider_def.get("geom_field"),
+        )
+    except Exception as e:  # pygeofilter raises many kinds of errors on bad input
+        kind = "CQL2-Text" if text is not None else "CQL2-JSON"
+        raise BadRequest(f"Fehlerhafter Filter ({kind}): {e}") from e
+
+
+def _links(
+    request: APIRequest, uri: str, collection: dict[str, Any], dataset: str
+) -> list[dict[str, str]]:
+    query = _serialised(request)
+    return [
+        {
+            "type": GEOJSON,
+            "rel": request.get_linkrel(F_JSON),
+            "title": l10n.translate("This document as GeoJSON", request.locale),
+            "href": f"{uri}?f={F_JSON}{query}",
+        },
+        {
+            "rel": request.get_linkrel(F_JSONLD),
+            "type": FORMAT_TYPES[F_JSONLD],
+            "title": l10n.translate("This document as RDF (JSON-LD)", request.locale),
+            "href": f"{uri}?f={F_JSONLD}{query}",
+        },
+        {
+            "type": FORMAT_TYPES[F_HTML],
+            "rel": request.get_linkrel(F_HTML),
+            "title": l10n.translate("This document as HTML", request.locale),
+            "href": f"{uri}?f={F_HTML}{query}",
+        },
+        {
+            "type": FORMAT_TYPES[F_JSON],
+            "title": l10n.translate(collection["title"], request.locale),
+            "rel": "collection",
+            "href": uri.rsplit("/", 1)[0],
+        },
+    ]
+
+
+def _paging(
+    request: APIRequest, uri: str, offset: int, limit: int, more: bool
+) -> list[dict[str, str]]:
+    query = _serialised(request)
+    fmt = f"f={request.format}&" if request.format is not None else ""
+    links = []
+    if offset > 0:
+        links.append(
+            {
+                "type": GEOJSON,
+                "rel": "prev",
+                "title": l10n.translate("Items (prev)", request.locale),
+                "href": f"{uri}?{fmt}offset={max(0, offset - limit)}{query}",
+            }
+        )
+    if more:
+        links.append(
+            {
+                "type": GEOJSON,
+                "rel": "next",
+                "title": l10n.translate("Items (next)", request.locale),
+                "href": f"{uri}?{fmt}offset={offset + limit}{query}",
+            }
+        )
+    return links
+
+
+def _serialised(request: APIRequest) -> str:
+    """The request's parameters other than `f` and `offset`, as `&k=v…`."""
+    return "".join(
+        f"&{urllib.parse.quote(k, safe='')}={urllib.parse.quote(str(v), safe=',')}"
+        for k, v in request.params.items()
+        if k not in ("f", "offset")
+    )
