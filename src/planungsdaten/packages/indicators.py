@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from planungsdaten.db.queries import query
-from planungsdaten.packages.formatting import format_date
+from planungsdaten.formatting import format_date
 from planungsdaten.packages.model import Indicator, SourceUse
 
 SQL = "planungsdaten.packages"

@@ -24,7 +24,7 @@ from matplotlib.patches import Patch, Polygon, Rectangle
 from matplotlib.path import Path
 from shapely.geometry.base import BaseGeometry
 
-from planungsdaten.packages.formatting import format_date, format_number
+from planungsdaten.formatting import format_date, format_number
 from planungsdaten.packages.model import ReportInput, SourceUse
 
 DPI = 150

@@ -37,7 +37,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.tableofcontents import TableOfContents
 
-from planungsdaten.packages.formatting import format_date, format_number
+from planungsdaten.formatting import format_date, format_number
 from planungsdaten.packages.maps import MAP_SIZE_PX, MapImage
 from planungsdaten.packages.model import Indicator, ReportInput
 from planungsdaten.packages.themes import THEMES

@@ -19,8 +19,8 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
+from planungsdaten.formatting import decimal_comma, format_date
 from planungsdaten.licences import licence_name, licence_page
-from planungsdaten.packages.formatting import decimal_comma, format_date
 from planungsdaten.packages.model import Indicator, SourceUse
 from planungsdaten.packages.themes import LAYERS, THEMES
 

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from planungsdaten.db.queries import query
 from planungsdaten.errors import NotFoundError
+from planungsdaten.formatting import format_number
 from planungsdaten.licences import licence_page
 from planungsdaten.publish.ogc_config import COLLECTIONS, HVD, CollectionSpec
 from planungsdaten.settings import CatalogSettings
@@ -623,11 +624,6 @@ def _german_datetime(value: datetime | None) -> str:
     return value.astimezone(BERLIN).strftime("%d.%m.%Y, %H:%M Uhr")
 
 
-def _german_number(value: float, decimals: int = 0) -> str:
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", " ").replace(".", ",").replace(" ", ".")
-
-
 def _licence_view(uri: str) -> dict[str, str]:
     title, href = licence_page(uri) or (uri, uri)
     return {"uri": uri, "title": title, "href": href}
@@ -648,8 +644,8 @@ def _dataset_view(dataset: PublishedDataset, urls: CatalogUrls) -> dict[str, Any
         "attribution": dataset.attribution,
         "updated": _german_datetime(dataset.published_at),
         "updated_iso": _stamp(dataset.published_at) if dataset.published_at else "",
-        "feature_count": _german_number(dataset.feature_count),
-        "bbox": ", ".join(_german_number(v, 4) for v in (west, south, east, north)),
+        "feature_count": format_number(dataset.feature_count, 0),
+        "bbox": ", ".join(format_number(v, 4) for v in (west, south, east, north)),
         "hvd_category": HVD_CATEGORY_LABELS.get(category, category) if category else None,
         "collection": urls.collection(cid),
         "items_url": f"{urls.collection(cid)}/items",
@@ -712,7 +708,7 @@ def render_api_page(
     urls = CatalogUrls(public_url)
     view = _common_view(settings, public_url)
     view["datasets"] = [_dataset_view(d, urls) for d in datasets]
-    view["availability"] = _german_number(settings.availability_target_pct, 1)
+    view["availability"] = format_number(settings.availability_target_pct, 1)
     view["rate_limit"] = settings.rate_limit
     view["licences"] = [
         _licence_view(uri) for uri in sorted({uri for d in datasets for uri in d.licences})

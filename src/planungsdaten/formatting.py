@@ -1,4 +1,4 @@
-"""German number and date formatting for planner-facing files (report, CSV)."""
+"""German number and date formatting for planner-facing text (report, CSV, HTML pages)."""
 
 from __future__ import annotations
 
