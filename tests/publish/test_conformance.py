@@ -58,6 +58,9 @@ def test_landing_page_and_conformance(client: TestClient) -> None:
     openapi = client.get(local(desc["href"]))
     assert openapi.status_code == 200 and openapi.json()["openapi"].startswith("3.0")
     assert "/collections/parcels/items" in openapi.json()["paths"]
+    # where QGIS and GDAL read the page size they may ask for (else QGIS pages by 100)
+    limit = openapi.json()["components"]["parameters"]["limit"]["schema"]
+    assert (limit["default"], limit["maximum"]) == (100, 10000)
     conforms = set(client.get(local(links["conformance"][0]["href"])).json()["conformsTo"])
     base = "http://www.opengis.net/spec/ogcapi-features-"
     assert {

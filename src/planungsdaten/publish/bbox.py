@@ -34,6 +34,13 @@ def crs_of(uri: str) -> CRS:
 
 
 @functools.cache
+def srid_of(uri: str) -> int:
+    """The EPSG code of a CRS URI, CRS84 as 4326 (`to_epsg` searches the PROJ database:
+    tens of milliseconds, so cached)."""
+    return int(crs_of(uri).to_epsg() or 4326)
+
+
+@functools.cache
 def northing_first(uri: str) -> bool:
     """Whether the CRS's authority axis order is latitude/northing first (EPSG:4326,
     EPSG:3035), in which order OGC API Features writes and reads its coordinates."""

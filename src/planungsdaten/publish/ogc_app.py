@@ -101,12 +101,33 @@ def without_parameter(request: Request, name: str) -> Request:
     return Request(scope, request.receive)
 
 
+def advertise_limits(openapi: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
+    """The page size limits as the shared parameter `limit`, where GDAL and QGIS look for
+    them (`components/parameters/limit/schema`): without it QGIS pages by 100 features."""
+    parameters = openapi.setdefault("components", {}).setdefault("parameters", {})
+    parameters["limit"] = {
+        "name": "limit",
+        "in": "query",
+        "description": "Höchstzahl der Objekte einer Seite.",
+        "required": False,
+        "style": "form",
+        "explode": False,
+        "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": int(limits.get("max_items", 10)),
+            "default": int(limits.get("default_items", 10)),
+        },
+    }
+    return openapi
+
+
 def create_ogc_app(config: dict[str, Any]) -> Starlette:
     """OGC API Features (and the parts of pygeoapi they need) for `config`."""
     config = dict(config)
     properties: dict[str, list[str]] = config.pop(PROPERTIES_KEY, {})
     timeless = set(config.pop(TIMELESS_KEY, []))
-    openapi = get_oas(config)
+    openapi = advertise_limits(get_oas(config), config["server"].get("limits", {}))
     api = API(config, openapi)
 
     async def execute(

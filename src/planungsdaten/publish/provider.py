@@ -67,7 +67,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.types import TypeEngine
 
-from planungsdaten.publish.bbox import CRS84, crs_of, northing_first
+from planungsdaten.publish.bbox import CRS84, crs_of, northing_first, srid_of
 
 LOGGER = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class PostGISProvider(BaseProvider):
         extent = provider_def.get("extent")
         self.extent: tuple[float, float, float, float] | None = tuple(extent) if extent else None
         self.storage_uri: str = provider_def["storage_crs"]
-        self.srid = int(self.storage_crs.to_epsg())
+        self.srid = srid_of(self.storage_uri)
         self.column_types = {c["name"]: c["type"] for c in provider_def["columns"]}
         self.table = _table(
             self.table_name,
@@ -194,6 +194,9 @@ class PostGISProvider(BaseProvider):
             self.srid,
             self.id_field,
         )
+        # the feature expression per (CRS, properties, skipGeometry): built once per provider
+        self._feature_expr: dict[tuple[str, tuple[str, ...], bool], ColumnElement[str]] = {}
+        self._feature_text: dict[tuple[str, tuple[str, ...], bool], str] = {}
         self._engine = engine_for(self.url, int(data.get("statement_timeout_ms", 60_000)))
         self.get_fields()
 
@@ -286,16 +289,9 @@ class PostGISProvider(BaseProvider):
             if request.hits:
                 conn.close()
                 return FeaturePage(matched=matched, _rows=iter(()))
-            statement = (
-                select(self._feature_json(request.crs, request.select, request.skip_geometry))
-                .select_from(self.table)
-                .where(*conditions)
-                .order_by(*self._order(request.sortby))
-                .offset(request.offset)
-                .limit(request.limit)
-            )
+            sql, params = self._page_sql(conn, request, conditions)
             result = conn.execution_options(stream_results=True, max_row_buffer=FETCH_ROWS)
-            rows = result.execute(statement).scalars()
+            rows = result.exec_driver_sql(sql, params).scalars()
         except (DataError, ProgrammingError) as e:
             # a filter comparing a field with a value of another type, and the like
             conn.close()
@@ -316,6 +312,39 @@ class PostGISProvider(BaseProvider):
 
     # -- SQL ---------------------------------------------------------------------------
 
+    def _page_sql(
+        self, conn: Connection, request: FeatureQuery, conditions: list[ColumnElement[bool]]
+    ) -> tuple[str, dict[str, Any]]:
+        """The page's rows are chosen in a subquery and only they are turned into GeoJSON:
+        with the expression in the same SELECT, PostgreSQL would build it for every row
+        an OFFSET skips. The subquery is named like the table, so the (cached) feature
+        expression reads its columns; a projection keeps the subquery's order."""
+        rows = (
+            # `*`, not the columns: GeoAlchemy would read the geometry as EWKB
+            select(literal_column("*"))
+            .select_from(self.table)
+            .where(*conditions)
+            .order_by(*self._order(request.sortby))
+            .offset(request.offset)
+            .limit(request.limit)
+            .compile(dialect=conn.dialect)
+        )
+        feature = self._feature_sql(conn, request.crs, request.select, request.skip_geometry)
+        name = conn.dialect.identifier_preparer.quote(self.table_name)
+        return f"SELECT {feature} FROM ({rows}) AS {name}", dict(rows.params)
+
+    def _feature_sql(
+        self, conn: Connection, target_uri: str, selected: tuple[str, ...], skip_geometry: bool
+    ) -> str:
+        key = (target_uri, selected, skip_geometry)
+        if key not in self._feature_text:
+            expression = self._feature_json(target_uri, selected, skip_geometry)
+            compiled = expression.compile(
+                dialect=conn.dialect, compile_kwargs={"literal_binds": True}
+            )
+            self._feature_text[key] = str(compiled)
+        return self._feature_text[key]
+
     def _connect(self) -> Connection:
         try:
             conn = self._engine.connect()
@@ -329,12 +358,20 @@ class PostGISProvider(BaseProvider):
     ) -> ColumnElement[str]:
         """One feature as GeoJSON text, assembled in SQL (the geometry text is not parsed
         again, as `json_build_object` with `ST_AsGeoJSON(…)::json` would)."""
+        key = (target_uri, selected, skip_geometry)
+        if key not in self._feature_expr:
+            self._feature_expr[key] = self._build_feature_json(target_uri, selected, skip_geometry)
+        return self._feature_expr[key]
+
+    def _build_feature_json(
+        self, target_uri: str, selected: tuple[str, ...], skip_geometry: bool
+    ) -> ColumnElement[str]:
         t = self.table
         if skip_geometry:
             geometry: ColumnElement[str] = _text("null")
         else:
             g: ColumnElement[Any] = t.c[self.geom]
-            srid = int(crs_of(target_uri).to_epsg() or 4326)
+            srid = srid_of(target_uri)
             if srid != self.srid:
                 g = func.ST_Transform(g, srid)
             if northing_first(target_uri):
