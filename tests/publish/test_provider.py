@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, text
 from planungsdaten.app import create_app
 from planungsdaten.db.engine import sqlalchemy_url
 from planungsdaten.publish import provider
+from planungsdaten.publish.features import encode_cursor
 from tests.conftest import SAMPLE_AGS, clone_sample, package_test_settings
 
 ITEMS = "/ogc/collections/parcels/items"
@@ -177,3 +178,28 @@ def test_html_jsonld_and_single_items(client: TestClient, db: Engine) -> None:
     )
     municipality = client.get(f"/ogc/collections/municipalities/items/{SAMPLE_AGS}").json()
     assert municipality["properties"]["name"] == "Mücheln (Geiseltal)"
+
+
+def test_next_links_continue_after_the_last_id(client: TestClient, db: Engine) -> None:
+    everything = scalar(
+        db, "SELECT array_agg(flurstueckskennzeichen ORDER BY flurstueckskennzeichen) FROM parcel"
+    )
+    seen: list[str] = []
+    url: str | None = f"{ITEMS}?limit=1000"
+    while url:
+        page = client.get(url).json()
+        seen += ids(page)
+        nexts = [x["href"] for x in page["links"] if x["rel"] == "next"]
+        url = nexts[0].split("/ogc/", 1)[1] if nexts else None
+        url = "/ogc/" + url if url else None
+        if url:
+            assert "cursor=" in url and f"offset={len(seen)}" in url
+    assert seen == everything
+    # the cursor, not the offset, says where a page starts (so deep pages need no scan)…
+    cursor = encode_cursor(0, everything[9])
+    page = client.get(ITEMS, params={"limit": 5, "offset": 0, "cursor": cursor}).json()
+    assert ids(page) == everything[10:15]
+    # …but only for the offset it was made for; a garbled one is refused
+    page = client.get(ITEMS, params={"limit": 5, "offset": 20, "cursor": cursor}).json()
+    assert ids(page) == everything[20:25]
+    assert client.get(ITEMS, params={"cursor": "%%%"}).status_code == 400

@@ -9,6 +9,8 @@ go to pygeoapi's own handler.
 
 from __future__ import annotations
 
+import base64
+import json
 import urllib.parse
 import weakref
 from collections.abc import Iterator
@@ -65,6 +67,7 @@ RESERVED = frozenset(
         "filter",
         "filter-lang",
         "filter-crs",
+        "cursor",
     }
 )
 FILTER_LANGS = (None, "cql-json", "cql-text", "cql2-text", "cql2-json")
@@ -127,7 +130,9 @@ def get_items(api: API, request: APIRequest, dataset: str) -> Result:
             if page.matched is not None
             else returned == query.limit
         )
-        paging = _paging(request, uri, query.offset, query.limit, more)
+        # in id order, `next` also says where the page ended: no OFFSET scan for deep pages
+        cursor = None if query.sortby else page.last_id
+        paging = _paging(request, uri, query.offset, query.limit, more, cursor)
         document: dict[str, Any] = {}
         if page.matched is not None:
             document["numberMatched"] = page.matched
@@ -240,6 +245,7 @@ def _query(
         raise BadRequest("filter-lang: unbekannte Filtersprache")
 
     return FeatureQuery(
+        after=_cursor(params.get("cursor"), offset),
         offset=offset,
         limit=limit,
         area=area,
@@ -254,6 +260,25 @@ def _query(
         crs=crs or DEFAULT_CRS,
         hits=resulttype == "hits",
     )
+
+
+def encode_cursor(offset: int, last_id: Any) -> str:
+    """The opaque `cursor` of a next link: the offset it stands for and the last id."""
+    raw = json.dumps([offset, last_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor(value: str | None, offset: int) -> Any:
+    """The id to continue after, if `cursor` belongs to this `offset` (else None: the
+    offset is used, so a cursor copied into another request does no harm)."""
+    if value is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        cursor_offset, last_id = json.loads(raw)
+    except (ValueError, TypeError) as e:
+        raise BadRequest("cursor ist ungültig; bitte dem next-Link unverändert folgen") from e
+    return last_id if cursor_offset == offset and last_id is not None else None
 
 
 def _filter(request: APIRequest, provider_def: dict[str, Any]) -> Any:
@@ -308,7 +333,7 @@ def _links(
 
 
 def _paging(
-    request: APIRequest, uri: str, offset: int, limit: int, more: bool
+    request: APIRequest, uri: str, offset: int, limit: int, more: bool, cursor: Any
 ) -> list[dict[str, str]]:
     query = _serialised(request)
     fmt = f"f={request.format}&" if request.format is not None else ""
@@ -323,12 +348,13 @@ def _paging(
             }
         )
     if more:
+        after = "" if cursor is None else f"&cursor={encode_cursor(offset + limit, cursor)}"
         links.append(
             {
                 "type": GEOJSON,
                 "rel": "next",
                 "title": l10n.translate("Items (next)", request.locale),
-                "href": f"{uri}?{fmt}offset={offset + limit}{query}",
+                "href": f"{uri}?{fmt}offset={offset + limit}{query}{after}",
             }
         )
     return links
@@ -339,5 +365,5 @@ def _serialised(request: APIRequest) -> str:
     return "".join(
         f"&{urllib.parse.quote(k, safe='')}={urllib.parse.quote(str(v), safe=',')}"
         for k, v in request.params.items()
-        if k not in ("f", "offset")
+        if k not in ("f", "offset", "cursor")
     )

@@ -68,6 +68,7 @@ ITEMS_PARAMETERS = frozenset(
         "skipGeometry",
         "q",
         "resulttype",
+        "cursor",  # ours: where the previous page ended (in `next` links)
     }
 )
 

@@ -114,6 +114,8 @@ class FeatureQuery:
     filterq: Any = None  # a pygeofilter AST
     crs: str = CRS84
     hits: bool = False
+    # keyset paging: start after this id (in id order) instead of skipping `offset` rows
+    after: Any = None
 
 
 @dataclass
@@ -124,15 +126,25 @@ class FeaturePage:
     matched: int | None
     _rows: Iterator[list[str]] = field(repr=False)
     returned: int = 0
+    _last: str | None = None
 
     def chunks(self) -> Iterator[bytes]:
         """The features, comma-separated, in chunks of up to FETCH_ROWS features."""
         first = True
         for rows in self._rows:
             self.returned += len(rows)
+            self._last = rows[-1]
             body = ",".join(rows).encode()
             yield body if first else b"," + body
             first = False
+
+    @property
+    def last_id(self) -> Any:
+        """The id of the last feature streamed (for a keyset `next` link), or None."""
+        if self._last is None:
+            return None
+        start = self._last.index(',"id":') + 6
+        return json.loads(self._last[start : self._last.index(',"geometry":', start)])
 
     def features(self) -> list[dict[str, Any]]:
         """The features parsed (for HTML and JSON-LD)."""
@@ -319,13 +331,20 @@ class PostGISProvider(BaseProvider):
         with the expression in the same SELECT, PostgreSQL would build it for every row
         an OFFSET skips. The subquery is named like the table, so the (cached) feature
         expression reads its columns; a projection keeps the subquery's order."""
+        offset = request.offset
+        if request.after is not None and not request.sortby:
+            key = self._typed(self.id_field, str(request.after))
+            if key is None:
+                raise ProviderInvalidQueryError("cursor passt nicht zu dieser Sammlung")
+            conditions = [*conditions, self.table.c[self.id_field] > key]
+            offset = 0
         rows = (
             # `*`, not the columns: GeoAlchemy would read the geometry as EWKB
             select(literal_column("*"))
             .select_from(self.table)
             .where(*conditions)
             .order_by(*self._order(request.sortby))
-            .offset(request.offset)
+            .offset(offset)
             .limit(request.limit)
             .compile(dialect=conn.dialect)
         )
