@@ -21,7 +21,13 @@ from owslib.ogcapi.features import Features
 from psycopg import sql
 
 from planungsdaten.db.cluster import free_port
-from planungsdaten.publish.ogc_config import COLLECTIONS, CRS84, STORAGE_CRS, load_base
+from planungsdaten.publish.ogc_config import (
+    COLLECTIONS,
+    CRS84,
+    INTERNAL_COLUMNS,
+    STORAGE_CRS,
+    load_base,
+)
 from planungsdaten.settings import PROJECT_DIR
 from tests.conftest import LiveServer, clone_sample
 
@@ -72,7 +78,7 @@ class Service:
                     " 'public' AND table_name = %s AND data_type = ANY(%s) ORDER BY 1",
                     (spec.table, list(NUMERIC_TYPES)),
                 )
-                if name != spec.id_field
+                if name != spec.id_field and name not in INTERNAL_COLUMNS
             ]
             statement = sql.SQL(
                 "SELECT {id}::text, ST_AsBinary(ST_Transform({geom}, %s)){numeric} FROM {table}"

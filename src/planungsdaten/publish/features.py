@@ -29,7 +29,6 @@ from pygeoapi.api import (
 )
 from pygeoapi.crs import (
     DEFAULT_CRS,
-    create_crs_transform_spec,
     get_supported_crs_list,
     modify_pygeofilter,
     set_content_crs_header,
@@ -42,7 +41,6 @@ from pygeoapi.provider.base import ProviderGenericError
 from pygeoapi.util import filter_dict_by_key_value, render_j2_template, str2bool, to_json
 from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
 from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
-from pyproj.exceptions import CRSError
 
 from planungsdaten.publish.bbox import BboxError, parse_bbox, search_area
 from planungsdaten.publish.provider import FeatureQuery, PostGISProvider
@@ -199,12 +197,10 @@ def _query(
         raise BadRequest("resulttype muss 'results' oder 'hits' sein")
 
     crs = params.get("crs")
-    try:
-        create_crs_transform_spec(provider_def, crs)
-    except (ValueError, CRSError) as e:
-        raise BadRequest(str(e)) from e
-    set_content_crs_header(headers, provider_def, crs)
     supported = get_supported_crs_list(provider_def)
+    if crs is not None and crs not in supported:
+        raise BadRequest(f"crs {crs} wird nicht unterstützt; möglich: {', '.join(supported)}")
+    set_content_crs_header(headers, provider_def, crs)
 
     area, nothing = None, False
     bbox_crs = params.get("bbox-crs")

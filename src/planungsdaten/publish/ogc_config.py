@@ -226,6 +226,8 @@ def _connection_data(database_url: str) -> dict[str, Any]:
     }
 
 
+# bookkeeping of the canonical tables, no property of a feature (the partition key)
+INTERNAL_COLUMNS = frozenset({"dataset_version_id"})
 # our provider plugin (planungsdaten.publish.provider), by dotted path
 PROVIDER = "planungsdaten.publish.provider.PostGISProvider"
 
@@ -347,9 +349,14 @@ def build_config(
         for row in conn.execute(query("published_datasets")):
             spec = COLLECTIONS.get(row.target_table)
             if spec is not None and row.xmin is not None:
-                columns = conn.execute(
-                    query("relation_columns", "planungsdaten.publish"), {"relation": spec.table}
-                ).all()
+                columns = [
+                    c
+                    for c in conn.execute(
+                        query("relation_columns", "planungsdaten.publish"),
+                        {"relation": spec.table},
+                    )
+                    if c.name not in INTERNAL_COLUMNS
+                ]
                 versions = conn.execute(
                     query("download_versions", "planungsdaten.publish"),
                     {"source_ids": list(row.source_ids), "target_table": row.target_table},

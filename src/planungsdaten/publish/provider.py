@@ -71,7 +71,8 @@ from planungsdaten.publish.bbox import CRS84, crs_of, northing_first, srid_of
 
 LOGGER = logging.getLogger(__name__)
 
-# decimal places of output coordinates: ~1 mm in degrees, 1 mm in metres
+# decimal places of output coordinates: ~1 mm in degrees and in metres (at 1 cm close
+# vertices of ALKIS outlines would fall together)
 DEGREE_DIGITS, METRE_DIGITS = 8, 3
 # filtered result sets the planner estimates above this are not counted (numberMatched is
 # optional; paging then follows `next` links until a page is short)
@@ -155,7 +156,13 @@ class FeaturePage:
 @functools.cache
 def engine_for(url: URL, statement_timeout_ms: int) -> Engine:
     """One pool per database for every provider instance (pygeoapi makes one per request)."""
-    options = f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC"
+    # every transaction a read-only snapshot (count and page agree) without SET commands
+    # on each checkout: the session defaults say so
+    options = (
+        f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC"
+        " -c default_transaction_isolation=repeatable\\ read"
+        " -c default_transaction_read_only=on"
+    )
     return create_engine(
         url,
         pool_size=8,
@@ -302,8 +309,10 @@ class PostGISProvider(BaseProvider):
                 conn.close()
                 return FeaturePage(matched=matched, _rows=iter(()))
             sql, params = self._page_sql(conn, request, conditions)
-            result = conn.execution_options(stream_results=True, max_row_buffer=FETCH_ROWS)
-            rows = result.exec_driver_sql(sql, params).scalars()
+            # a server-side cursor costs round trips; only large pages are worth streaming
+            if request.limit > FETCH_ROWS:
+                conn = conn.execution_options(stream_results=True, max_row_buffer=FETCH_ROWS)
+            rows = conn.exec_driver_sql(sql, params).scalars()
         except (DataError, ProgrammingError) as e:
             # a filter comparing a field with a value of another type, and the like
             conn.close()
@@ -369,8 +378,7 @@ class PostGISProvider(BaseProvider):
             conn = self._engine.connect()
         except OperationalError as e:
             raise ProviderConnectionError("Datenbank nicht erreichbar") from e
-        # count and page from the same snapshot
-        return conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        return conn
 
     def _feature_json(
         self, target_uri: str, selected: tuple[str, ...], skip_geometry: bool
