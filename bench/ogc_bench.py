@@ -52,6 +52,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -621,6 +622,71 @@ def gdal_load(base: str, collection: str, expected: int, log: Path, timeout: flo
     return result
 
 
+class Replay:
+    """Responses recorded from a server, answered from memory at once: GDAL reading them is
+    GDAL's own floor, the time no server can take away."""
+
+    def __init__(self, pages: dict[str, tuple[bytes, str]]) -> None:
+        self.pages = pages
+        replay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else each response waits for a delayed ACK
+
+            def do_GET(self) -> None:
+                body, media_type = replay.pages.get(self.path, (b"", "text/plain"))
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", media_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+
+    @contextmanager
+    def running(self) -> Iterator[Replay]:
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def gdal_floor(base: str, collection: str, expected: int, log: Path, root: Path) -> Any:
+    """GDAL's OAPIF driver reading the requests it made of `base` (from its log), replayed
+    from memory: what the client itself needs per feature (it parses each page three
+    times), so stock seconds / these seconds is the best ratio any server could reach."""
+    fetched = [
+        line.split("Fetch(", 1)[1].rstrip(")")
+        for line in log.read_text(errors="replace").splitlines()
+        if "HTTP: Fetch(" in line
+    ]
+    origin = base.rsplit("/ogc", 1)[0]
+    pages: dict[str, tuple[bytes, str]] = {}
+    with httpx.Client(timeout=300) as client:
+        recorded = {url: client.get(url) for url in dict.fromkeys(fetched)}
+    replay = Replay({})
+    replay_port = replay.server.server_port
+    for url, response in recorded.items():
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        body = response.content.replace(origin.encode(), f"http://127.0.0.1:{replay_port}".encode())
+        pages[path] = (body, response.headers.get("content-type", "application/json"))
+    replay.pages.update(pages)
+    with replay.running():
+        result = gdal_load(
+            f"{replay.base}/ogc", collection, expected, root / "gdal-replay.log", 1800
+        )
+    return result
+
+
 def qgis_available() -> bool:
     if not Path(SYSTEM_PYTHON).exists():
         return False
@@ -676,6 +742,15 @@ def measure(server: Server, args: argparse.Namespace, boxes: Any, root: Path) ->
             ),
         ),
     ]
+    if server.name == "ours":
+        steps.append(
+            (
+                "floor",
+                lambda: gdal_floor(
+                    server.base, BUILDINGS, args.client_rows, root / "gdal-ours.log", root
+                ),
+            )
+        )
     if not args.skip_qgis:
         steps.append(
             ("qgis", lambda: qgis_load(server.base, BUILDINGS, args.client_rows, args.qgis_timeout))
@@ -788,6 +863,14 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
             f"  {name:<6}"
             + ", ".join(parts)
             + f", server peak RSS {result['peak_rss_mib'] or 0:.0f} MiB"
+        )
+    if "floor" in ours:
+        floor = ours["floor"]["seconds"]
+        stock_gdal = _get(stock, "gdal", "seconds")
+        best = f"; no server can make GDAL more than {stock_gdal / floor:.1f}x faster than stock"
+        print(
+            f"\n  GDAL reading the same pages replayed from memory (no server work): "
+            f"{floor:.1f} s" + (best if stock_gdal else "")
         )
     for name, result in (("stock", stock), ("ours", ours)):
         for step, error in result["errors"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, create_engine, text
 from planungsdaten.app import create_app
 from planungsdaten.db.engine import sqlalchemy_url
 from planungsdaten.publish import provider
-from planungsdaten.publish.features import encode_cursor
+from planungsdaten.publish.features import READ_AHEAD, encode_cursor
 from tests.conftest import SAMPLE_AGS, clone_sample, package_test_settings
 
 ITEMS = "/ogc/collections/parcels/items"
@@ -204,3 +205,31 @@ def test_next_links_continue_after_the_last_id(client: TestClient, db: Engine) -
     page = client.get(ITEMS, params={"limit": 5, "offset": 20, "cursor": cursor}).json()
     assert ids(page) == everything[20:25]
     assert client.get(ITEMS, params={"cursor": "%%%"}).status_code == 400
+
+
+def test_pages_followed_by_next_links_are_built_ahead(client: TestClient, db: Engine) -> None:
+    everything = scalar(
+        db, "SELECT array_agg(flurstueckskennzeichen ORDER BY flurstueckskennzeichen) FROM parcel"
+    )
+    first = client.get(ITEMS, params={"limit": 500}).json()
+    second_url = next(x["href"] for x in first["links"] if x["rel"] == "next")
+    second = client.get("/ogc/" + second_url.split("/ogc/", 1)[1]).json()
+    third_url = next(x["href"] for x in second["links"] if x["rel"] == "next")
+
+    # the second page came from a next link: the third is being built while it is read
+    def ahead() -> list[tuple[object, ...]]:
+        return [k for k in READ_AHEAD._pages if {("offset", "1000"), ("limit", "500")} <= set(k[2])]
+
+    deadline = time.monotonic() + 30
+    while not ahead() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(ahead()) == 1
+    third = client.get("/ogc/" + third_url.split("/ogc/", 1)[1]).json()
+    assert not ahead()  # taken
+    assert ids(first) + ids(second) + ids(third) == everything[:1500]
+    assert third["numberMatched"] == len(everything) and third["numberReturned"] == 500
+    fourth_url = next(x["href"] for x in third["links"] if x["rel"] == "next")
+    assert "offset=1500" in fourth_url
+    # served from the read-ahead, which then builds the fourth; asked again, all is the same
+    again = client.get("/ogc/" + third_url.split("/ogc/", 1)[1]).json()
+    assert ids(again) == ids(third)

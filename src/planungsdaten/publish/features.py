@@ -10,10 +10,16 @@ go to pygeoapi's own handler.
 from __future__ import annotations
 
 import base64
+import copy
 import json
+import logging
+import threading
+import time
 import urllib.parse
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -45,6 +51,7 @@ from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 from planungsdaten.publish.bbox import BboxError, parse_bbox, search_area
 from planungsdaten.publish.provider import FeatureQuery, PostGISProvider
 
+LOGGER = logging.getLogger(__name__)
 PROVIDER = f"{PostGISProvider.__module__}.{PostGISProvider.__name__}"
 GEOJSON = "application/geo+json"
 RESERVED = frozenset(
@@ -90,8 +97,89 @@ def provider_for(api: API, dataset: str, provider_def: dict[str, Any]) -> PostGI
     return cache[dataset]
 
 
-def get_items(api: API, request: APIRequest, dataset: str) -> Result:
+class GeoJSONBody:
+    """A FeatureCollection written while its rows arrive; once consumed, `next_params` are
+    the query parameters of its `next` link (None on the last page)."""
+
+    def __init__(self) -> None:
+        self.parts: Iterator[bytes] = iter(())
+        self.next_params: dict[str, str] | None = None
+
+    def __iter__(self) -> GeoJSONBody:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.parts)
+
+
+class ReadAhead:
+    """The next page for a client that follows `next` links, built while it reads this one.
+
+    Bulk readers (GDAL, QGIS) ask for a page, parse it, then ask for the next: the server's
+    work for page n+1 can overlap the client's for page n. Only requests that came from a
+    `next` link (they carry a cursor) are followed; a few pages are kept for a minute."""
+
+    def __init__(self, size: int = 16, ttl_s: float = 60.0) -> None:
+        self._size, self._ttl = size, ttl_s
+        self._pages: OrderedDict[tuple[Any, ...], tuple[float, Future[Result]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ogc-read-ahead")
+
+    @staticmethod
+    def key(api: API, dataset: str, params: dict[str, str]) -> tuple[Any, ...]:
+        return (id(api), dataset, tuple(sorted(params.items())))
+
+    def take(self, api: API, dataset: str, params: dict[str, str]) -> Result | None:
+        """The page built ahead for exactly these parameters, or None."""
+        with self._lock:
+            entry = self._pages.pop(self.key(api, dataset, params), None)
+        if entry is None or time.monotonic() - entry[0] > self._ttl:
+            return None
+        try:
+            return entry[1].result(timeout=self._ttl)
+        except Exception:  # built ahead or not: the request is answered afresh
+            LOGGER.warning("read-ahead page failed", exc_info=True)
+            return None
+
+    def schedule(self, api: API, request: APIRequest, dataset: str, params: dict[str, str]) -> None:
+        """Build the page for `params` (the next link of `request`'s page) in the background."""
+        key = self.key(api, dataset, params)
+        with self._lock:
+            if key in self._pages:
+                return
+            while len(self._pages) >= self._size:
+                self._pages.popitem(last=False)
+            self._pages[key] = (
+                time.monotonic(),
+                self._pool.submit(_build_ahead, api, request, dataset, params),
+            )
+
+
+def _build_ahead(api: API, request: APIRequest, dataset: str, params: dict[str, str]) -> Result:
+    ahead = copy.copy(request)
+    ahead._args = params  # the request as the client will send it
+    headers, status, content = get_items(api, ahead, dataset, read_ahead=False)
+    if isinstance(content, GeoJSONBody):
+        body = GeoJSONBody()
+        body.parts = iter([b"".join(content)])
+        body.next_params = content.next_params
+        content = body
+    return headers, status, content
+
+
+READ_AHEAD = ReadAhead()
+
+
+def get_items(api: API, request: APIRequest, dataset: str, *, read_ahead: bool = True) -> Result:
     """Items of a collection: pygeoapi's `get_collection_items`, done by PostGIS."""
+    follows = "cursor" in request.params and request.format in (None, F_JSON)
+    if follows and read_ahead:
+        ready = READ_AHEAD.take(api, dataset, request.params)
+        if ready is not None:
+            _, _, content = ready
+            if isinstance(content, GeoJSONBody) and content.next_params is not None:
+                READ_AHEAD.schedule(api, request, dataset, content.next_params)
+            return ready
     headers = request.get_response_headers(SYSTEM_LOCALE, **api.api_headers)
     collections = filter_dict_by_key_value(api.config["resources"], "type", "collection")
     if dataset not in collections:
@@ -162,14 +250,28 @@ def get_items(api: API, request: APIRequest, dataset: str) -> Result:
         return headers, HTTPStatus.OK, html
 
     headers["Content-Type"] = GEOJSON
+    out = GeoJSONBody()
 
     def body() -> Iterator[bytes]:
         yield b'{"type":"FeatureCollection","features":['
         yield from page.chunks()
-        rest = to_json(tail(page.returned), False)
-        yield b"]," + rest[1:].encode()
+        document = tail(page.returned)
+        yield b"]," + to_json(document, False)[1:].encode()
+        out.next_params = _next_params(document)
+        if follows and read_ahead and out.next_params is not None:
+            READ_AHEAD.schedule(api, request, dataset, out.next_params)
 
-    return headers, HTTPStatus.OK, body()
+    out.parts = body()
+    return headers, HTTPStatus.OK, out
+
+
+def _next_params(document: dict[str, Any]) -> dict[str, str] | None:
+    """The query parameters of the page's `next` link, as the client will send them."""
+    for link in document["links"]:
+        if link["rel"] == "next":
+            query = urllib.parse.urlsplit(link["href"]).query
+            return dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+    return None
 
 
 def _query(
