@@ -17,11 +17,13 @@ from typing import BinaryIO
 import httpx
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from planungsdaten.app import create_app
 from planungsdaten.db.cluster import ManagedCluster, free_port
 from planungsdaten.db.engine import make_engine
 from planungsdaten.db.errors import DatabaseError
@@ -315,3 +317,15 @@ def clone_sample(server_url: str, sample_database: str, name: str) -> Iterator[s
     finally:
         with _admin(server_url) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+@contextlib.contextmanager
+def sample_client(
+    server_url: str, sample_database: str, data_dir: Path, name: str
+) -> Iterator[TestClient]:
+    """A test client of the whole service on a copy of the harvested sample database."""
+    with (
+        clone_sample(server_url, sample_database, name) as url,
+        TestClient(create_app(package_test_settings(url, data_dir))) as client,
+    ):
+        yield client

@@ -4,7 +4,6 @@ OpenAPI 3.0) and Part 2 (CRS by reference), run against every open collection.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,9 +11,8 @@ import shapely
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
-from planungsdaten.app import create_app
 from planungsdaten.publish.ogc_config import COLLECTIONS, OUTPUT_CRS
-from tests.conftest import clone_sample, package_test_settings
+from tests.conftest import sample_client
 
 COLLECTION_IDS = sorted(spec.collection_id for spec in COLLECTIONS.values())
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
@@ -26,11 +24,9 @@ JSON = {"f": "json"}
 def client(
     server_url: str, sample_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
-    tmp: Path = tmp_path_factory.mktemp("conformance")
-    with (
-        clone_sample(server_url, sample_database, "planungsdaten_conformance") as url,
-        TestClient(create_app(package_test_settings(url, tmp / "data"))) as client,
-    ):
+    data_dir = tmp_path_factory.mktemp("conformance") / "data"
+    name = "planungsdaten_conformance"
+    with sample_client(server_url, sample_database, data_dir, name) as client:
         yield client
 
 

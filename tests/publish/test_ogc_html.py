@@ -6,15 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
-from planungsdaten.app import create_app
 from planungsdaten.publish.ogc_config import COLLECTIONS
-from tests.conftest import clone_sample, package_test_settings
+from tests.conftest import sample_client
 
 COLLECTION_IDS = sorted(spec.collection_id for spec in COLLECTIONS.values())
 FORBIDDEN = ("tile.openstreetmap.org", "unpkg", "cdn", "googleapis")
@@ -46,11 +44,8 @@ class Assets(HTMLParser):
 def client(
     server_url: str, sample_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
-    tmp: Path = tmp_path_factory.mktemp("ogc_html")
-    with (
-        clone_sample(server_url, sample_database, "planungsdaten_ogc_html") as url,
-        TestClient(create_app(package_test_settings(url, tmp / "data"))) as client,
-    ):
+    data_dir = tmp_path_factory.mktemp("ogc_html") / "data"
+    with sample_client(server_url, sample_database, data_dir, "planungsdaten_ogc_html") as client:
         yield client
 
 

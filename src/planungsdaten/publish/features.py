@@ -54,6 +54,7 @@ from planungsdaten.publish.provider import FeatureQuery, PostGISProvider
 LOGGER = logging.getLogger(__name__)
 PROVIDER = f"{PostGISProvider.__module__}.{PostGISProvider.__name__}"
 GEOJSON = "application/geo+json"
+# the query parameters of /items that are no property filter
 RESERVED = frozenset(
     {
         "bbox",

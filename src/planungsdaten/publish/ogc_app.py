@@ -49,28 +49,8 @@ def _response(headers: dict[str, str], status: int, content: str | bytes) -> Res
     return response
 
 
-# the query parameters of /items (OGC API Features parts 1–3, pygeoapi's extras)
-ITEMS_PARAMETERS = frozenset(
-    {
-        "f",
-        "lang",
-        "limit",
-        "offset",
-        "bbox",
-        "bbox-crs",
-        "datetime",
-        "crs",
-        "properties",
-        "sortby",
-        "filter",
-        "filter-lang",
-        "filter-crs",
-        "skipGeometry",
-        "q",
-        "resulttype",
-        "cursor",  # ours: where the previous page ended (in `next` links)
-    }
-)
+# the query parameters of /items (OGC API Features parts 1–3, pygeoapi's extras, our cursor)
+ITEMS_PARAMETERS = features.RESERVED
 
 
 def unknown_parameters(request: Request, properties: list[str] | None) -> list[str]:
