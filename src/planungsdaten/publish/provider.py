@@ -162,6 +162,12 @@ def engine_for(url: URL, statement_timeout_ms: int) -> Engine:
         f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC"
         " -c default_transaction_isolation=repeatable\\ read"
         " -c default_transaction_read_only=on"
+        # psycopg prepares a statement run five times; a generic plan for a bbox (with no
+        # area known) walks the id index instead of the GiST index: plan for each value
+        " -c plan_cache_mode=force_custom_plan"
+        # many small concurrent queries: starting a parallel worker costs ~20 ms, more than
+        # the whole query (a bbox page reads a few hundred rows through the GiST index)
+        " -c max_parallel_workers_per_gather=0"
     )
     return create_engine(
         url,
