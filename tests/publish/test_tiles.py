@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 from pyproj import Transformer
 
 from planungsdaten.app import create_app
-from planungsdaten.publish.tiles import Tile, dispose_engines, tile_bounds
+from planungsdaten.publish.provider import dispose_engines
+from planungsdaten.publish.tiles import Tile, tile_bounds
 from tests.conftest import SAMPLE_AGS, clone_sample, package_test_settings
 
 PUBLIC = "https://planung.example.org"

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from planungsdaten.db.queries import query
 from planungsdaten.licences import licence_page
+from planungsdaten.publish.provider import json_type
 
 STORAGE_CRS = "http://www.opengis.net/def/crs/EPSG/0/25832"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -282,18 +283,6 @@ def _resource(
     return resource
 
 
-# JSON Schema type of a column, by PostgreSQL type name: the value type in a vector tile
-_JSON_TYPES = {
-    "int2": "integer",
-    "int4": "integer",
-    "int8": "integer",
-    "float4": "number",
-    "float8": "number",
-    "numeric": "number",
-    "bool": "boolean",
-}
-
-
 def _tile_provider(
     spec: CollectionSpec,
     tiles: TileSpec,
@@ -315,9 +304,7 @@ def _tile_provider(
             "layer": spec.collection_id,
             "detail_zoom": tiles.detail_zoom,
             "properties": {
-                name: _JSON_TYPES.get(types[name], "string")
-                for name in tiles.properties
-                if name in types
+                name: json_type(types[name]) for name in tiles.properties if name in types
             },
             "bounds": [row.xmin, row.ymin, row.xmax, row.ymax],
             # the dataset versions behind the tiles: their ETag changes with a harvest

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
@@ -33,8 +32,6 @@ from pygeoapi.provider.base import ProviderInvalidQueryError
 from pygeoapi.provider.base_mvt import BaseMVTProvider
 from pygeoapi.provider.tile import ProviderTileNotFoundError
 from pygeoapi.util import get_from_headers
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,6 +40,7 @@ from starlette.routing import Route
 from planungsdaten.db.copy import driver_connection
 from planungsdaten.db.errors import DatabaseUnavailableError
 from planungsdaten.errors import InvalidRequestError, NotFoundError, PlanungsdatenError
+from planungsdaten.publish.provider import engine_for
 
 log = logging.getLogger(__name__)
 
@@ -235,48 +233,6 @@ SELECT ST_AsMVT(features.*, %(layer)s, {extent}, 'mvt_geom') FROM features
     )
 
 
-# -- engines: pygeoapi makes a provider per request, the pool lives as long as the process --
-
-_engines: dict[tuple[Any, ...], Engine] = {}
-_engines_lock = threading.Lock()
-
-
-def _engine(data: dict[str, Any]) -> Engine:
-    key = (data["host"], data["port"], data["dbname"], data["user"], data.get("password"))
-    with _engines_lock:
-        engine = _engines.get(key)
-        if engine is None:
-            search_path = ",".join(data.get("search_path") or ["public"])
-            engine = create_engine(
-                URL.create(
-                    "postgresql+psycopg",
-                    username=data["user"],
-                    password=data.get("password"),
-                    host=data["host"],
-                    port=int(data["port"]),
-                    database=data["dbname"],
-                ),
-                pool_size=5,
-                pool_pre_ping=True,
-                connect_args={
-                    # many small concurrent queries: parallel workers cost more than they save
-                    "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} "
-                    f"-c search_path={search_path} -c max_parallel_workers_per_gather=0",
-                    "application_name": "planungsdaten-tiles",
-                },
-            )
-            _engines[key] = engine
-        return engine
-
-
-def dispose_engines() -> None:
-    """Close the pooled connections of every tile engine (tests, shutdown)."""
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
-
-
 class PostGISTileProvider(BaseMVTProvider):
     """pygeoapi tile provider: MVT straight from a PostGIS table in the storage CRS.
 
@@ -375,7 +331,10 @@ class PostGISTileProvider(BaseMVTProvider):
             "layer": self.layer,
         }
         try:
-            with _engine(self.data).connect() as conn:
+            engine = engine_for(
+                self.data, statement_timeout_ms=STATEMENT_TIMEOUT_MS, name="planungsdaten-tiles"
+            )
+            with engine.connect() as conn:
                 raw = driver_connection(conn)
                 row = raw.execute(statement, params).fetchone()
         except OperationalError as e:
