@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import shapely
 from geoalchemy2 import Geometry
 from pygeoapi.crs import CrsTransformSpec
 from pygeoapi.provider.base import (
@@ -35,7 +36,6 @@ from pygeoapi.provider.base import (
 )
 from pygeoapi.util import str2bool
 from pygeofilter.backends.sqlalchemy.evaluate import to_filter
-from shapely import to_wkb
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
     BigInteger,
@@ -292,7 +292,6 @@ class PostGISProvider(BaseProvider):
     ) -> dict[str, Any]:
         """A FeatureCollection as pygeoapi's items handler wants it (its `bbox` is already
         in the storage CRS; our own items route passes an exact area instead)."""
-        import shapely
 
         area = shapely.box(*bbox[:2], *bbox[-2:]) if bbox else None
         request = FeatureQuery(
@@ -487,7 +486,7 @@ class PostGISProvider(BaseProvider):
         t = self.table
         conditions: list[ColumnElement[bool]] = []
         if request.area is not None:
-            wkb = bindparam("area", to_wkb(request.area), LargeBinary)
+            wkb = bindparam("area", shapely.to_wkb(request.area), LargeBinary)
             area = func.ST_GeomFromWKB(wkb, self.srid)
             conditions.append(func.ST_Intersects(t.c[self.geom], area))
         for name, value in request.properties:
