@@ -30,4 +30,6 @@ COPY ogc ./ogc
 USER planungsdaten
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
-CMD ["uvicorn", "--factory", "planungsdaten.app:create_app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]
+# behind a reverse proxy: set FORWARDED_ALLOW_IPS to its address (client addresses count for limits)
+CMD ["uvicorn", "--factory", "planungsdaten.app:create_app", "--host", "0.0.0.0", "--port", "8000", \
+     "--proxy-headers", "--limit-concurrency", "200", "--timeout-keep-alive", "5"]

@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE := sample_data/.generated
 
-.PHONY: help run test setup system venv sample lint typecheck pytest bench stop clean distclean
+.PHONY: help run test setup system browser venv sample lint typecheck pytest bench stop clean distclean
 
 help:
 	@echo "make run        start the service with the sample data at http://127.0.0.1:8000"
@@ -53,7 +53,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: setup
+# a headless Chromium for the browser tests in tests/web, when missing (not needed to run)
+browser: venv
+	@scripts/setup-system.sh "$$($(BIN)/python -c 'import sys; print(sys.executable)')" --with-browser
+
+pytest: setup browser
 	$(BIN)/pytest
 
 test: setup lint typecheck pytest

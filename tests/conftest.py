@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,6 +35,7 @@ from planungsdaten.harvest.sources import (
     load_source,
     load_sources,
 )
+from planungsdaten.security import keys
 from planungsdaten.settings import (
     PROJECT_DIR,
     AppSettings,
@@ -138,12 +139,13 @@ def database_url(server_url: str, template_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    """Settings for one test: its own database and data folder, no reload delay in /ogc."""
+    """Settings for one test: its own database and data folder, no reload delay in /ogc;
+    harvests may fetch from the tests' local servers on 127.0.0.1."""
     return Settings(
         app=AppSettings(data_dir=tmp_path / "data", ogc_reload_interval_s=0, migrate_on_start=True),
         database=DatabaseSettings(url=SecretStr(database_url)),
         cluster=ClusterSettings(),
-        harvest=HarvestSettings(batch_size=100),
+        harvest=HarvestSettings(batch_size=100, allow_private_networks=True),
     )
 
 
@@ -224,6 +226,8 @@ class LiveServer:
             ],
             env=self.env,
             stdout=self._log_file,
+            # the application's own log (stderr) goes to the same file, to check what it says
+            stderr=subprocess.STDOUT if self._log_file is not None else None,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -329,3 +333,12 @@ def sample_client(
         TestClient(create_app(package_test_settings(url, data_dir))) as client,
     ):
         yield client
+
+
+def bearer(
+    engine: Engine, role: str = "operator", ags: Sequence[str] = (), name: str = ""
+) -> dict[str, str]:
+    """Headers with a new API key of `role` (bound to `ags`), for requests in tests."""
+    with engine.begin() as conn:
+        key = keys.create_key(conn, name or f"Test ({role})", role, ags)
+    return {"Authorization": f"Bearer {key}"}

@@ -8,14 +8,25 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from planungsdaten import __version__
-from planungsdaten.api import catalog, downloads, health, municipalities, packages, sources
-from planungsdaten.api.errors import add_exception_handlers
+from planungsdaten.api import (
+    access,
+    areas,
+    catalog,
+    downloads,
+    health,
+    municipalities,
+    packages,
+    sources,
+)
+from planungsdaten.api.errors import add_exception_handlers, document_problems
+from planungsdaten.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from planungsdaten.db.cluster import cluster_from_settings
 from planungsdaten.db.engine import make_engine
 from planungsdaten.db.errors import DatabaseError
@@ -25,7 +36,7 @@ from planungsdaten.packages.worker import WorkerPool
 from planungsdaten.publish.ogc_app import ReloadingOgcApp
 from planungsdaten.publish.ogc_config import build_config, load_base
 from planungsdaten.settings import Settings
-from planungsdaten.web import STATIC_DIR, index_page
+from planungsdaten.web import STATIC_DIR, pages
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +104,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     add_exception_handlers(app)
+    document_problems(app)
+    if settings.app.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.app.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "If-None-Match"],
+            expose_headers=["Location", "Retry-After", "ETag", "Content-Disposition", "Link"],
+            max_age=3600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.include_router(health.router)
+    app.include_router(access.router)
+    app.include_router(areas.router)
     app.include_router(municipalities.router)
     app.include_router(sources.router)
     app.include_router(packages.router)
     app.include_router(downloads.router)
     app.include_router(catalog.router)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/ogc", ogc, name="ogc")
 
@@ -111,9 +137,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
         )
-
-    @app.get("/", include_in_schema=False)
-    def index() -> HTMLResponse:
-        return HTMLResponse(index_page())
 
     return app

@@ -38,6 +38,7 @@ from planungsdaten.packages.request import FORMATS, PackageRequest, parse_reques
 from planungsdaten.packages.themes import THEMES
 from planungsdaten.packages.worker import Worker, worker_name
 from planungsdaten.publish.downloads import refresh_downloads
+from planungsdaten.security import keys
 from planungsdaten.security.identity import Identity
 from planungsdaten.settings import Settings
 
@@ -46,6 +47,11 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The managed PostgreSQL/PostGIS cluster in .data/postgres.")
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(
+    help="API keys of planners and operators (stored only as salted hashes).",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 log = logging.getLogger("planungsdaten")
 
@@ -522,6 +528,9 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         port=port,
         log_level="info",
         proxy_headers=True,
+        forwarded_allow_ips=settings.limit.forwarded_allow_ips,
+        limit_concurrency=settings.limit.max_concurrent_requests,
+        timeout_keep_alive=settings.limit.keep_alive_timeout_s,
     )
 
 
@@ -562,6 +571,93 @@ def run(
         raise _fail(str(e), 2) from e
     except PlanungsdatenError as e:
         raise _fail(str(e)) from e
+
+
+# -- keys ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _migrated_engine() -> Iterator[Engine]:
+    with _database(Settings()) as settings:
+        engine = make_engine(settings.database)
+        try:
+            upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="whom the key is for, e.g. 'Stadtplanung Mücheln'")],
+    role: Annotated[str, typer.Option(help="planner or operator")] = "planner",
+    ags: Annotated[
+        list[str] | None,
+        typer.Option("--ags", help="repeatable: municipality (AGS) whose restricted data it gets"),
+    ] = None,
+) -> None:
+    """Create a key and print it once on stdout; only its salted hash is stored."""
+    try:
+        with _migrated_engine() as engine, engine.begin() as conn:
+            plain = keys.create_key(conn, name, role, ags or [])
+    except InvalidRequestError as e:
+        raise _fail(str(e), 2) from e
+    except PlanungsdatenError as e:
+        raise _fail(str(e)) from e
+    key_id = plain.split("_")[1]
+    console.print(
+        f"Schlüssel {key_id} für {name} ({role}"
+        f"{', Gemeinden ' + ', '.join(ags) if ags else ''}) angelegt. Er wird nur jetzt "
+        "angezeigt: bitte sicher weitergeben."
+    )
+    typer.echo(plain)
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+) -> None:
+    """Every key with its role, municipalities and state (never the secret)."""
+    with _migrated_engine() as engine, engine.connect() as conn:
+        found = keys.list_keys(conn)
+    if as_json:
+        rows = [
+            {
+                "id": k.id,
+                "name": k.name,
+                "role": k.role,
+                "ags": k.ags,
+                "created_at": k.created_at.isoformat(),
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in found
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("Kennung", "Name", "Rolle", "Gemeinden", "angelegt", "widerrufen")
+    for k in found:
+        table.add_row(
+            k.id,
+            k.name,
+            k.role,
+            ", ".join(k.ags),
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id (see keys list)")],
+) -> None:
+    """Revoke a key: the next request with it is refused."""
+    try:
+        with _migrated_engine() as engine, engine.begin() as conn:
+            revoked = keys.revoke(conn, key_id)
+    except PlanungsdatenError as e:
+        raise _fail(str(e)) from e
+    console.print(f"Schlüssel {revoked.id} ({revoked.name}) widerrufen.")
 
 
 def main() -> None:

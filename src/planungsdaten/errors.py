@@ -35,3 +35,23 @@ class MunicipalityNotFoundError(NotFoundError):
             "Die Suche unter /api/municipalities?q=… listet die geladenen Gemeinden."
         )
         self.ags = ags
+
+
+class AuthenticationError(PlanungsdatenError):
+    """A key or token was given but is not valid (unknown, revoked, expired) → 401."""
+
+
+class ForbiddenError(PlanungsdatenError):
+    """The caller is known but may not do this (role or municipality) → 403."""
+
+
+class RateLimitError(PlanungsdatenError):
+    """Too many requests of one caller in the window → 429; `retry_after_s` says when."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    """A request body or upload above its limit → 413."""

@@ -27,8 +27,9 @@ class AppSettings(BaseSettings):
     ogc_dir: Path = PROJECT_DIR / "ogc"
     log_level: str = "INFO"
     migrate_on_start: bool = Field(True, description="apply pending migrations at start-up")
-    enable_harvest_api: bool = Field(
-        False, description="allow POST /api/sources/{id}/harvest (until roles exist)"
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="origins browsers may call the API from (JSON list); [] switches CORS off",
     )
     ogc_reload_interval_s: float = Field(
         5.0, ge=0, description="how often /ogc checks the catalogue for new datasets"
@@ -96,6 +97,28 @@ class HarvestSettings(BaseSettings):
     http_backoff_s: float = Field(
         1.0, ge=0, description="wait before the first retry; doubles with every further one"
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="host names harvests may fetch from (exact, or *.example.org for its "
+        "subdomains); empty: any public host. Env: a JSON list",
+    )
+    allow_private_networks: bool = Field(
+        False,
+        description="allow harvest URLs that resolve to loopback, link-local, private or "
+        "reserved addresses (internal services, cloud metadata)",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _normalise_hosts(cls, value: list[str]) -> list[str]:
+        hosts = []
+        for entry in value:
+            host = entry.strip().lower().rstrip(".")
+            name = host.removeprefix("*.")
+            if not name or "*" in name or any(c in name for c in "/@ \t"):
+                raise ValueError(f"allowed_hosts: {entry!r} is not a host name or *.suffix")
+            hosts.append(host)
+        return hosts
 
 
 class PackageSettings(BaseSettings):
@@ -116,6 +139,61 @@ class PackageSettings(BaseSettings):
     max_request_bytes: int = Field(10 * 1024**2, ge=1024, description="largest request body")
     traffic_radius_m: float = Field(
         1000.0, ge=0, description="count stations this close to the area count as near it"
+    )
+
+
+class AuthSettings(BaseSettings):
+    """Who may see what (`PLANUNGSDATEN_AUTH_*`): API keys always work; OIDC bearer tokens
+    when a JWKS is configured."""
+
+    model_config = SettingsConfigDict(env_prefix="PLANUNGSDATEN_AUTH_", extra="ignore")
+
+    oidc_jwks_url: str | None = Field(
+        None, description="JWKS of the identity provider; unset: no OIDC tokens accepted"
+    )
+    oidc_issuer: str | None = Field(None, description="required `iss` of tokens")
+    oidc_audience: str | None = Field(None, description="required `aud` of tokens")
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    oidc_ags_claim: str = Field(
+        "ags", description="claim listing the AGS a planner is bound to (dotted path)"
+    )
+    oidc_roles_claim: str = Field(
+        "realm_access.roles", description="claim listing the caller's roles (dotted path)"
+    )
+    oidc_operator_role: str = Field(
+        "planungsdaten-operator", description="role that makes a token's caller an operator"
+    )
+    oidc_name_claim: str = "preferred_username"
+    jwks_cache_s: int = Field(300, ge=0, description="how long fetched signing keys are kept")
+
+
+class LimitSettings(BaseSettings):
+    """Limits against overload and abuse (`PLANUNGSDATEN_LIMIT_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PLANUNGSDATEN_LIMIT_", extra="ignore")
+
+    max_body_bytes: int = Field(
+        11 * 1024**2, ge=1024, description="largest request body (uploads: max_upload_bytes)"
+    )
+    max_upload_bytes: int = Field(
+        20 * 1024**2, ge=1024, description="largest uploaded area file (GeoJSON or ZIP)"
+    )
+    max_upload_expanded_bytes: int = Field(
+        200 * 1024**2, ge=1024, description="largest unpacked size of an uploaded ZIP"
+    )
+    packages_per_hour_anonymous: int = Field(
+        30, ge=0, description="package requests per client address and hour without a key"
+    )
+    packages_per_hour_planner: int = Field(
+        300, ge=0, description="package requests per planner and hour (operators: no limit)"
+    )
+    max_concurrent_requests: int = Field(
+        200, ge=1, description="requests served at once; more get 503 at once instead of queuing"
+    )
+    keep_alive_timeout_s: int = Field(5, ge=1, description="idle keep-alive connections close")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="proxies whose X-Forwarded-For is trusted (the client address for limits)",
     )
 
 
@@ -172,6 +250,8 @@ class Settings:
     harvest: HarvestSettings = field(default_factory=lambda: HarvestSettings())
     package: PackageSettings = field(default_factory=lambda: PackageSettings())
     catalog: CatalogSettings = field(default_factory=lambda: CatalogSettings())
+    auth: AuthSettings = field(default_factory=lambda: AuthSettings())
+    limit: LimitSettings = field(default_factory=lambda: LimitSettings())
 
     @property
     def cluster_dir(self) -> Path:

@@ -16,7 +16,7 @@ from planungsdaten.harvest.sources import SourceDefinition
 from planungsdaten.settings import PROJECT_DIR, Settings
 from sample_data import generate
 from sample_data.generate import boundaries
-from tests.conftest import with_file
+from tests.conftest import bearer, with_file
 
 
 def test_sources_list_definitions_with_last_run(client: TestClient) -> None:
@@ -53,14 +53,21 @@ def test_runs_with_rejected_and_repaired_records(
     assert [v["status"] for v in versions] == ["current", "superseded"]
 
 
-def test_starting_a_harvest_is_off_by_default(client: TestClient) -> None:
-    response = client.post("/api/sources/sample-gemeinden/harvest")
-    assert response.status_code == 403
-    assert "PLANUNGSDATEN_ENABLE_HARVEST_API" in response.json()["detail"]
+def test_starting_a_harvest_needs_an_operator(client: TestClient, engine: Engine) -> None:
+    url = "/api/sources/sample-gemeinden/harvest"
+    anonymous = client.post(url)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "Betriebs-Schlüssel" in anonymous.json()["detail"]
+    planner = client.post(url, headers=bearer(engine, "planner", ["15088235"], "Stadt A"))
+    assert planner.status_code == 403
+    assert "Stadt A" in planner.json()["detail"] and "Planer" in planner.json()["detail"]
+    unknown = client.post(url, headers={"Authorization": "Bearer pdk_aaaaaaaaaa_" + "x" * 43})
+    assert unknown.status_code == 401 and "ungültig" in unknown.json()["detail"]
 
 
-def test_starting_a_harvest_when_enabled(
-    settings: Settings, sample_dir: Path, tmp_path: Path
+def test_an_operator_starts_a_harvest(
+    settings: Settings, engine: Engine, sample_dir: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "harvesters"
     folder.mkdir()
@@ -69,11 +76,9 @@ def test_starting_a_harvest_when_enabled(
         "../../sample_data/VG250_GEM_Beispiel.gpkg", str(sample_dir / generate.BOUNDARIES_FILE)
     )
     (folder / "gemeinden.yaml").write_text(text_, "utf-8")
-    app_settings = settings.app.model_copy(
-        update={"enable_harvest_api": True, "harvesters_dir": folder}
-    )
+    app_settings = settings.app.model_copy(update={"harvesters_dir": folder})
     with TestClient(create_app(dataclasses.replace(settings, app=app_settings))) as client:
-        response = client.post("/api/sources/sample-gemeinden/harvest")
+        response = client.post("/api/sources/sample-gemeinden/harvest", headers=bearer(engine))
         assert response.status_code == 202
         run_url = response.headers["Location"]
         for _ in range(200):

@@ -170,11 +170,13 @@ def http_server() -> Iterator[LocalServer]:
 
 @pytest.fixture
 def harvest_settings() -> HarvestSettings:
-    """Small timeouts and backoff so failing paths finish quickly."""
+    """Small timeouts and backoff so failing paths finish quickly; the local server on
+    127.0.0.1 may be reached."""
     return HarvestSettings(
         http_timeout_s=2.0,
         http_total_timeout_s=30.0,
         http_retries=2,
         http_backoff_s=0.01,
         max_download_bytes=64 * 1024**2,
+        allow_private_networks=True,
     )

@@ -40,6 +40,7 @@ def fast(settings: Settings) -> Settings:
         http_total_timeout_s=20.0,
         http_retries=1,
         http_backoff_s=0.01,
+        allow_private_networks=True,  # the local test server
     )
     return dataclasses.replace(settings, harvest=harvest_settings)
 

@@ -18,7 +18,7 @@ from planungsdaten.harvest.run import HarvestResult, harvest
 from planungsdaten.harvest.sources import SourceDefinition, load_source
 from planungsdaten.settings import PROJECT_DIR, Settings
 from sample_data import generate, vacancy
-from tests.conftest import with_file
+from tests.conftest import bearer, with_file
 
 SAMPLE_DEFS = PROJECT_DIR / "harvesters" / "sample"
 
@@ -196,6 +196,15 @@ def test_nothing_address_level_is_public(
     run = public.get(f"/api/runs/{loaded.run_id}").json()
     assert run["records_withheld"] is True and run["rejected_records"] == []
     assert run["records_rejected"] == loaded.rejected
+    assert loaded.rejected > 0
+    planner = public.get(
+        f"/api/runs/{loaded.run_id}", headers=bearer(engine, "planner", ["15088235"])
+    ).json()
+    assert planner["records_withheld"] is True and planner["rejected_records"] == []
+    # the operator sees what was rejected, to correct the register
+    full = public.get(f"/api/runs/{loaded.run_id}", headers=bearer(engine)).json()
+    assert full["records_withheld"] is False
+    assert len(full["rejected_records"]) == loaded.rejected
     assert public.get("/ogc/collections/vacancy_aggregate/items").status_code == 404
     spec = public.get("/openapi.json").json()
     assert not any("vacan" in p or "leerstand" in p for p in spec["paths"])

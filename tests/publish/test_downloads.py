@@ -45,7 +45,7 @@ from planungsdaten.settings import (
     HarvestSettings,
     Settings,
 )
-from tests.conftest import fresh_database, with_sample_file
+from tests.conftest import bearer, fresh_database, with_sample_file
 
 # every collection the sample sources below publish; `vacancy` is the open aggregate
 EXPECTED = {"municipalities", "parcels", "buildings", "land_use", "addresses", "vacancy"}
@@ -345,13 +345,14 @@ def test_a_failed_refresh_does_not_fail_the_harvest(
     assert any("bulk downloads could not be generated" in r.getMessage() for r in caplog.records)
 
 
-def test_the_harvest_route_refreshes_the_downloads(settings: Settings, definitions: Path) -> None:
-    app_settings = settings.app.model_copy(
-        update={"enable_harvest_api": True, "harvesters_dir": definitions}
-    )
+def test_the_harvest_route_refreshes_the_downloads(
+    settings: Settings, engine: Engine, definitions: Path
+) -> None:
+    app_settings = settings.app.model_copy(update={"harvesters_dir": definitions})
     settings = dataclasses.replace(settings, app=app_settings)
     with TestClient(create_app(settings)) as client:
-        assert client.post("/api/sources/sample-gemeinden/harvest").status_code == 202
+        url = "/api/sources/sample-gemeinden/harvest"
+        assert client.post(url, headers=bearer(engine)).status_code == 202
         for _ in range(300):
             if len(downloads_index(settings)) == 3:
                 break

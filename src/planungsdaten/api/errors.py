@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from planungsdaten.api.sources import HarvestDisabledError
 from planungsdaten.db.errors import DatabaseUnavailableError
-from planungsdaten.errors import InvalidRequestError, NotFoundError, PlanungsdatenError
+from planungsdaten.errors import (
+    AuthenticationError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PlanungsdatenError,
+    RateLimitError,
+)
 from planungsdaten.harvest.errors import SourceDefinitionError
 from planungsdaten.packages.errors import (
     MalformedRequestError,
@@ -21,7 +29,10 @@ from planungsdaten.packages.errors import (
 log = logging.getLogger(__name__)
 
 DEFAULT_STATUS_CODES: dict[type[Exception], int] = {
-    HarvestDisabledError: 403,
+    AuthenticationError: 401,
+    ForbiddenError: 403,
+    RateLimitError: 429,
+    PayloadTooLargeError: 413,
     RequestTooLargeError: 413,
     MalformedRequestError: 400,
     PackageNotReadyError: 409,
@@ -48,7 +59,12 @@ def add_exception_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        headers = {}
+        if isinstance(exc, AuthenticationError):
+            headers["WWW-Authenticate"] = 'Bearer realm="planungsdaten"'
+        if isinstance(exc, RateLimitError):
+            headers["Retry-After"] = str(exc.retry_after_s)
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -70,3 +86,26 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PlanungsdatenError, known)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, unexpected)
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the handlers above send: every error, invalid
+    requests (422) included, is `{"detail": "<German message>"}`, not FastAPI's list."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = {
+                    "title": "HTTPValidationError",
+                    "type": "object",
+                    "properties": {"detail": {"type": "string", "title": "Detail"}},
+                    "required": ["detail"],
+                }
+                schemas.pop("ValidationError", None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

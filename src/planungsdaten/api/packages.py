@@ -10,10 +10,17 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from planungsdaten.api.deps import CurrentIdentity, PrimaryConnection
+from planungsdaten.api.deps import (
+    AUTH_RESPONSES,
+    CurrentIdentity,
+    PrimaryConnection,
+    Problem,
+    client_address,
+)
 from planungsdaten.packages import jobs
 from planungsdaten.packages.errors import PackageNotReadyError, RequestTooLargeError
 from planungsdaten.packages.request import PackageRequest, parse_request
+from planungsdaten.security.limits import check_package_rate
 from planungsdaten.settings import Settings
 
 router = APIRouter(prefix="/api/packages", tags=["Datenpakete"])
@@ -104,7 +111,16 @@ def _too_large(size: int, limit: int) -> str:
             "content": {"application/json": {"schema": PackageRequest.model_json_schema()}},
         }
     },
-    responses={200: {"model": PackageStatus, "description": "Paket gleichen Inhalts liegt vor"}},
+    responses={
+        200: {"model": PackageStatus, "description": "Paket gleichen Inhalts liegt vor"},
+        **AUTH_RESPONSES,
+        400: {"model": Problem, "description": "Anfrage nicht lesbar"},
+        403: {"model": Problem, "description": "Einzeldaten verlangt, aber nicht berechtigt"},
+        404: {"model": Problem, "description": "Gemeinde nicht gefunden"},
+        413: {"model": Problem, "description": "Anfrage zu groß"},
+        422: {"model": Problem, "description": "Anfrage ungültig"},
+        429: {"model": Problem, "description": "zu viele Paketanfragen in der Stunde"},
+    },
 )
 async def create_package(
     request: Request, response: Response, identity: CurrentIdentity
@@ -115,9 +131,14 @@ async def create_package(
     settings: Settings = request.app.state.settings
     body = await _body(request, settings.package.max_request_bytes)
     package_request = parse_request(body)
-    job, cached = await run_in_threadpool(
-        jobs.submit, request.app.state.engine, package_request, identity, settings
-    )
+    address = client_address(request)
+
+    def submit() -> tuple[jobs.Job, bool]:
+        with request.app.state.engine.connect() as conn:
+            check_package_rate(conn, identity, address, settings.limit)
+        return jobs.submit(request.app.state.engine, package_request, identity, settings, address)
+
+    job, cached = await run_in_threadpool(submit)
     status = _status(job)
     # set on the injected response, so the identity's cookie goes out with it
     response.status_code = 200 if cached else 202

@@ -11,7 +11,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from planungsdaten.api.deps import ReadConnection
+from planungsdaten.api.deps import (
+    AUTH_RESPONSES,
+    OPERATOR_ONLY,
+    CurrentIdentity,
+    OperatorIdentity,
+    ReadConnection,
+)
 from planungsdaten.errors import NotFoundError, PlanungsdatenError
 from planungsdaten.harvest.errors import HarvestError
 from planungsdaten.harvest.run import harvest, latest_runs, run_details, versions
@@ -22,10 +28,6 @@ from planungsdaten.settings import Settings
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["Quellen und Ernten"])
-
-
-class HarvestDisabledError(PlanungsdatenError):
-    """Starting harvests over HTTP is switched off."""
 
 
 class SourceNotFoundError(NotFoundError):
@@ -147,12 +149,18 @@ def source_versions(request: Request, conn: ReadConnection, source_id: str) -> l
     return versions(conn, source_id)
 
 
-@router.get("/api/runs/{run_id}", response_model=RunDetails, summary="Ein Lauf")
+@router.get(
+    "/api/runs/{run_id}", response_model=RunDetails, summary="Ein Lauf", responses=AUTH_RESPONSES
+)
 def get_run(
-    conn: ReadConnection, run_id: int, limit: int = Query(1000, ge=1, le=100_000)
+    conn: ReadConnection,
+    identity: CurrentIdentity,
+    run_id: int,
+    limit: int = Query(1000, ge=1, le=100_000),
 ) -> dict[str, Any]:
-    """One run with its rejected and repaired records."""
-    details = run_details(conn, run_id, limit)
+    """One run with its rejected and repaired records; those of a restricted source (personal
+    data) only for operators."""
+    details = run_details(conn, run_id, limit, include_restricted=identity.role == "operator")
     if details is None:
         raise RunNotFoundError(f"Kein Lauf mit der Nummer {run_id}.")
     return details
@@ -161,17 +169,15 @@ def get_run(
 @router.post(
     "/api/sources/{source_id}/harvest",
     status_code=202,
-    summary="Ernte starten",
-    responses={403: {"description": "abgeschaltet"}},
+    summary="Ernte starten (Betrieb)",
+    responses=OPERATOR_ONLY,
 )
-def start_harvest(request: Request, source_id: str, force: bool = False) -> JSONResponse:
-    """Start a harvest in the background; answers with the run's URL at once."""
+def start_harvest(
+    request: Request, source_id: str, operator: OperatorIdentity, force: bool = False
+) -> JSONResponse:
+    """Start a harvest in the background; answers with the run's URL at once. Operators only."""
     settings: Settings = request.app.state.settings
-    if not settings.app.enable_harvest_api:
-        raise HarvestDisabledError(
-            "Ernten über die API sind abgeschaltet (PLANUNGSDATEN_ENABLE_HARVEST_API); "
-            "bitte die Kommandozeile verwenden: planungsdaten harvest " + source_id
-        )
+    log.info("harvest of %s started by %s", source_id, operator.subject)
     source = _definition(request, source_id)
     started = threading.Event()
     run: dict[str, int] = {}
@@ -200,7 +206,10 @@ def start_harvest(request: Request, source_id: str, force: bool = False) -> JSON
     threading.Thread(target=work, name=f"harvest-{source_id}", daemon=True).start()
     started.wait(timeout=60)
     if "id" not in run:
-        raise PlanungsdatenError(f"Ernte von '{source_id}' konnte nicht starten: {failure}")
+        log.error("harvest of %s could not start: %r", source_id, failure)
+        raise PlanungsdatenError(
+            f"Die Ernte von '{source_id}' konnte nicht starten; Einzelheiten im Betriebsprotokoll."
+        )
     return JSONResponse(
         {"run_id": run["id"], "url": f"{settings.app.public_url}/api/runs/{run['id']}"},
         status_code=202,

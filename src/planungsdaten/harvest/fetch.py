@@ -67,7 +67,8 @@ def _unpack(source: SourceDefinition, archive: Path, settings: Settings) -> list
 
 
 def _cache(previous: dict[str, Any] | None) -> HttpCache | None:
-    if not previous or "path" not in previous:
+    # a previous run with another protocol (a local file, a WFS) left no HTTP validators
+    if not previous or "path" not in previous or "sha256" not in previous:
         return None
     path = Path(previous["path"])
     if not path.is_file():

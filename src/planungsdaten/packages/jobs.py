@@ -16,10 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from planungsdaten.db.queries import query
+from planungsdaten.errors import ForbiddenError
 from planungsdaten.packages.area import ResolvedArea, resolve_area
 from planungsdaten.packages.build import BuildSpec, tables_of
 from planungsdaten.packages.errors import PackageNotFoundError
 from planungsdaten.packages.request import PackageRequest, canonical_json
+from planungsdaten.packages.themes import LAYERS
 from planungsdaten.security.access import restricted_municipalities
 from planungsdaten.security.identity import Identity
 from planungsdaten.settings import Settings
@@ -97,50 +99,115 @@ def cache_key(
     return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
+def _restricted_ags(request: PackageRequest, area: ResolvedArea, identity: Identity) -> list[str]:
+    """The municipalities whose restricted layers go into the package. `restricted: true`
+    asks for all of the area's and is refused unless the caller may receive every one."""
+    if request.restricted is False or not restricted_layers(request.themes):
+        return []
+    allowed = restricted_municipalities(identity, area.ags)
+    refused = sorted(set(area.ags) - set(allowed))
+    if request.restricted and refused:
+        if identity.role == "anonymous":
+            reason = "ohne Schlüssel gibt es nur die zusammengefassten Leerstandsdaten"
+        else:
+            bound = ", ".join(sorted(identity.ags)) or "keine Gemeinde"
+            reason = f"der Schlüssel von {identity.display_name} gilt für: {bound}"
+        raise ForbiddenError(
+            "Kein Zugriff auf die Einzeldaten des Leerstandskatasters der Gemeinde(n) "
+            f'{", ".join(refused)}: {reason}. Ohne "restricted": true enthält das Paket '
+            "die zusammengefassten Werte."
+        )
+    return allowed
+
+
+def restricted_layers(themes: list[str]) -> list[str]:
+    """The restricted (personal-data) layers the themes would bring."""
+    return [name for name, info in LAYERS.items() if info.restricted and info.theme in themes]
+
+
+def _log_restricted(
+    conn: Connection, job: Job, identity: Identity, client_address: str | None
+) -> None:
+    """Every package with restricted data is logged: who, when, which municipalities, layers."""
+    conn.execute(
+        query("restricted_access_insert", SQL),
+        {
+            "subject": identity.subject,
+            "role": identity.role,
+            "job": uuid.UUID(job.id),
+            "ags": job.restricted_ags,
+            "layers": restricted_layers(list(job.request.get("themes", []))),
+            "area_name": job.area_name,
+            "client": client_address,
+        },
+    )
+
+
 def submit(
-    engine: Engine, request: PackageRequest, identity: Identity, settings: Settings
+    engine: Engine,
+    request: PackageRequest,
+    identity: Identity,
+    settings: Settings,
+    client_address: str | None = None,
 ) -> tuple[Job, bool]:
     """Queue a package, or return the finished one with identical content at once.
     Returns the job and whether it came from the cache."""
     with engine.begin() as conn:
-        area = resolve_area(conn, request, settings.package)
-        restricted = (
-            restricted_municipalities(identity, area.ags) if "vacancy" in request.themes else []
-        )
-        versions = sorted(
-            conn.execute(query("current_version_ids", SQL), {"tables": tables_of(request.themes)})
-            .scalars()
-            .all()
-        )
-        key = cache_key(request, area, restricted, versions)
-        for row in conn.execute(query("job_cached", SQL), {"key": key}).mappings():
-            if package_path(settings, str(row["id"])).is_file():
-                job_id = conn.execute(
-                    query("job_insert_cached", SQL),
-                    {"id": uuid.uuid4(), "owner": identity.subject, "from": row["id"]},
-                ).scalar_one()
-                return get(conn, str(job_id), identity), True
-        same = conn.execute(
-            query("job_in_progress", SQL), {"key": key, "owner": identity.subject}
-        ).scalar_one_or_none()
-        if same is not None:
-            return get(conn, str(same), identity), False
-        job_id = conn.execute(
-            query("job_insert", SQL),
-            {
-                "id": uuid.uuid4(),
-                "owner": identity.subject,
-                "key": key,
-                "request": canonical_json(request.model_dump(mode="json")),
-                "area_name": area.name,
-                "wkb": area.wkb,
-                "ags": area.ags,
-                "restricted": restricted,
-                "versions": canonical_json(versions),
-            },
-        ).scalar_one()
-        conn.execute(text("NOTIFY package_job"))
-        return get(conn, str(job_id), identity), False
+        job, cached = _submit(conn, request, identity, settings, client_address)
+        if job.restricted_ags:
+            _log_restricted(conn, job, identity, client_address)
+        return job, cached
+
+
+def _submit(
+    conn: Connection,
+    request: PackageRequest,
+    identity: Identity,
+    settings: Settings,
+    client_address: str | None,
+) -> tuple[Job, bool]:
+    area = resolve_area(conn, request, settings.package)
+    restricted = _restricted_ags(request, area, identity)
+    versions = sorted(
+        conn.execute(query("current_version_ids", SQL), {"tables": tables_of(request.themes)})
+        .scalars()
+        .all()
+    )
+    key = cache_key(request, area, restricted, versions)
+    for row in conn.execute(query("job_cached", SQL), {"key": key}).mappings():
+        if package_path(settings, str(row["id"])).is_file():
+            job_id = conn.execute(
+                query("job_insert_cached", SQL),
+                {
+                    "id": uuid.uuid4(),
+                    "owner": identity.subject,
+                    "from": row["id"],
+                    "client": client_address,
+                },
+            ).scalar_one()
+            return get(conn, str(job_id), identity), True
+    same = conn.execute(
+        query("job_in_progress", SQL), {"key": key, "owner": identity.subject}
+    ).scalar_one_or_none()
+    if same is not None:
+        return get(conn, str(same), identity), False
+    job_id = conn.execute(
+        query("job_insert", SQL),
+        {
+            "id": uuid.uuid4(),
+            "owner": identity.subject,
+            "key": key,
+            "request": canonical_json(request.model_dump(mode="json")),
+            "area_name": area.name,
+            "wkb": area.wkb,
+            "ags": area.ags,
+            "restricted": restricted,
+            "versions": canonical_json(versions),
+            "client": client_address,
+        },
+    ).scalar_one()
+    conn.execute(text("NOTIFY package_job"))
+    return get(conn, str(job_id), identity), False
 
 
 def get(conn: Connection, job_id: str, identity: Identity) -> Job:

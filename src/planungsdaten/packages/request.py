@@ -73,6 +73,12 @@ class PackageRequest(BaseModel):
     formats: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FORMATS), description=f"Formate: {', '.join(FORMATS)}"
     )
+    restricted: bool | None = Field(
+        None,
+        description="Einzeldaten zugriffsbeschränkter Ebenen (Leerstandskataster): true = "
+        "verlangen (403, wenn der Schlüssel für eine der Gemeinden nicht gilt), false = nie, "
+        "fehlt = soweit berechtigt",
+    )
 
     @field_validator("ags")
     @classmethod

@@ -1,4 +1,5 @@
-"""Identities: who a request comes from. Anonymous callers are told apart by a client id."""
+"""Identities: who a request comes from. Anonymous callers are told apart by a client id,
+planners and operators by their API key or OIDC token."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ class Identity:
     subject: str
     role: Role = "anonymous"
     ags: frozenset[str] = field(default_factory=frozenset)
+    name: str = ""
+
+    @property
+    def display_name(self) -> str:
+        """How pages and logs name the caller (never a key)."""
+        return (
+            self.name
+            or {"anonymous": "anonym", "planner": "Planer", "operator": "Betrieb"}[self.role]
+        )
 
     @classmethod
     def anonymous(cls, client_id: str) -> Identity:
@@ -24,4 +34,4 @@ class Identity:
     @classmethod
     def operator(cls, name: str) -> Identity:
         """The operator (e.g. the local command line)."""
-        return cls(subject=f"operator:{name}", role="operator")
+        return cls(subject=f"operator:{name}", role="operator", name=name)

@@ -454,7 +454,9 @@ def test_missing_file(tmp_path: Path) -> None:
 # --- safety ------------------------------------------------------------------------
 
 
-def test_external_entity_is_not_resolved(tmp_path: Path) -> None:
+def test_external_entity_is_not_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the second line of defence, with the DOCTYPE check (test_hostile.py) out of the way
+    monkeypatch.setattr("planungsdaten.harvest.formats.xplan.refuse_dtd", lambda *_: None)
     secret = tmp_path / "secret.txt"
     secret.write_text("GEHEIM-4711", encoding="utf-8")
     body = gemeinde(ags="15088235", name="&xxe;") + "<xplan:name>&xxe;</xplan:name>"
@@ -475,7 +477,9 @@ def test_external_entity_is_not_resolved(tmp_path: Path) -> None:
         assert "GEHEIM" not in frame.drop(columns="geometry").to_json()
 
 
-def test_entity_expansion_is_not_performed(tmp_path: Path) -> None:
+def test_entity_expansion_is_not_performed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the second line of defence, with the DOCTYPE check (test_hostile.py) out of the way
+    monkeypatch.setattr("planungsdaten.harvest.formats.xplan.refuse_dtd", lambda *_: None)
     # "Billion laughs": 10^9 characters if expanded.
     entities = '<!ENTITY l0 "hahahahaha">' + "".join(
         f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 9)

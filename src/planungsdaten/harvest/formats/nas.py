@@ -35,6 +35,7 @@ from planungsdaten.harvest.formats.gml_geometry import (
     release_element,
     srs_name,
 )
+from planungsdaten.harvest.xmlsafety import refuse_dtd
 
 LAND_USE_TYPES: Final[frozenset[str]] = frozenset(TATSAECHLICHE_NUTZUNG)
 NAS_FEATURE_TYPES: Final[frozenset[str]] = frozenset(
@@ -483,7 +484,8 @@ def _iter_elements(source: Path, wanted: frozenset[str]) -> Iterator[etree._Elem
     """Feature elements of the wanted types, each released once the caller moves on."""
     tags = [f"{{*}}{name}" for name in sorted(NAS_FEATURE_TYPES | _CONTAINERS)]
     try:
-        # Entities stay unresolved and nothing is fetched: no XXE, no network access.
+        refuse_dtd(source, f"NAS-Datei {source.name}")
+        # Second line of defence: entities stay unresolved and nothing is fetched.
         events = etree.iterparse(
             str(source),
             events=("end",),

@@ -11,6 +11,9 @@ it, so that the canonical mapping treats both alike:
 Real sheets carry a title and blank lines above the table: the header is the first row with
 at least two non-empty cells (or the row named by ``header_row``). Fully empty rows are left
 out; each record keeps its true sheet row in ``row_number`` for rejection reports.
+
+A workbook is a ZIP of XML parts: each part's prolog is checked first and a DTD refused
+(`xmlsafety`), on top of openpyxl's own guards (defusedxml, lxml without entities).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from planungsdaten.harvest.errors import SourceFormatError
 from planungsdaten.harvest.targets import ROW_COLUMN
+from planungsdaten.harvest.xmlsafety import refuse_dtd
 
 __all__ = ["DEFAULT_CRS", "ROW_COLUMN", "cell_text", "read_xlsx"]
 
@@ -150,6 +154,29 @@ def _frame(
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=crs)
 
 
+def _refuse_dtds(path: Path) -> None:
+    """Refuse the workbook when any of its parts declares a DTD (XML bomb, XXE)."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return  # not a ZIP: load_workbook says so in its own words
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            try:
+                with archive.open(info) as part:
+                    refuse_dtd(part, f"XLSX-Datei {path.name} ({info.filename})")
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                EOFError,
+                RuntimeError,
+                NotImplementedError,
+            ) as e:
+                raise _unreadable(path, e) from e
+
+
 def _rows(path: Path, sheet: Any) -> Iterator[tuple[int, tuple[Any, ...]]]:
     """(sheet row number, values) of every row, empty rows included, counted from row 1."""
     # the stored <dimension> is often wrong (other writers): read what is there instead
@@ -191,6 +218,7 @@ def read_xlsx(
             "'crs' in der Quelldefinition angeben"
         )
     frame_crs = crs or DEFAULT_CRS
+    _refuse_dtds(path)
     # a file handle, not the path: openpyxl would refuse names without .xlsx (downloads)
     handle: IO[bytes] = path.open("rb")
     workbook: Any = None

@@ -37,6 +37,7 @@ from planungsdaten.harvest.formats.gml_geometry import (
 )
 from planungsdaten.harvest.formats.gml_geometry import srs_name as geometry_srs_name
 from planungsdaten.harvest.formats.nas import NasFormatError, nas_crs
+from planungsdaten.harvest.xmlsafety import refuse_dtd
 
 PLAN_TYPES: Final[frozenset[str]] = frozenset(
     {"BP_Plan", "FP_Plan", "RP_Plan", "LP_Plan", "SO_Plan"}
@@ -357,7 +358,8 @@ def _iter_plans(stream: str | IO[bytes], label: str, wanted: frozenset[str]) -> 
     """Rows of the wanted plan types; every feature is released once it has been read."""
     default_srs: str | None = None
     try:
-        # Entities stay unresolved and nothing is fetched: no XXE, no network access.
+        # Second line of defence (the prolog was checked by the caller): entities stay
+        # unresolved and nothing is fetched.
         events = etree.iterparse(
             stream,
             events=("end",),
@@ -452,8 +454,10 @@ def _iter_archive(source: Path, wanted: frozenset[str]) -> Iterator[_PlanRow]:
         member = _gml_member(archive, source)
         label = f"{member.filename} im XPlanArchiv {source.name}"
         try:
+            with archive.open(member) as head:
+                refuse_dtd(head, f"XPlanGML-Datei {label}")
             stream = archive.open(member)
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as e:
+        except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as e:
             # RuntimeError: encrypted; NotImplementedError: unknown compression method.
             raise XPlanFormatError(f"XPlanGML-Datei {label} ist beschädigt: {e}") from e
         with stream:
@@ -474,6 +478,12 @@ def _wanted(layer: str | None) -> frozenset[str]:
 def _iter_rows(source: Path, wanted: frozenset[str]) -> Iterator[_PlanRow]:
     if _is_zip(source):
         return _iter_archive(source, wanted)
+    try:
+        refuse_dtd(source, f"XPlanGML-Datei {source.name}")
+    except OSError as e:
+        raise XPlanFormatError(
+            f"XPlanGML-Datei {source.name} kann nicht gelesen werden: {e}"
+        ) from e
     return _iter_plans(str(source), source.name, wanted)
 
 

@@ -11,7 +11,9 @@ import httpx
 from lxml import etree
 
 from planungsdaten.harvest.errors import FetchError
+from planungsdaten.harvest.hosts import check_url
 from planungsdaten.harvest.protocols.http import download
+from planungsdaten.harvest.xmlsafety import refuse_dtd
 from planungsdaten.settings import HarvestSettings
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -34,6 +36,7 @@ def _fetch_feed(url: str, settings: HarvestSettings, client: httpx.Client) -> et
     )
     with tempfile.TemporaryDirectory(prefix="atom-") as tmp:
         feed = download(url, Path(tmp), settings=limited, client=client, name="feed.xml")
+        refuse_dtd(feed.path, f"ATOM-Feed {url}")
         try:
             root = etree.parse(str(feed.path), parser=_parser()).getroot()
         except etree.XMLSyntaxError as e:
@@ -131,11 +134,12 @@ def resolve_atom(
     client: httpx.Client | None = None,
 ) -> list[str]:
     """The download links of one dataset of an INSPIRE ATOM service, optionally for one CRS."""
-    http = client if client is not None else httpx.Client(follow_redirects=True)
+    http = client if client is not None else httpx.Client()
     try:
         service = _fetch_feed(service_feed_url, settings, http)
         entry = _pick_entry(service.findall("atom:entry", _NS), dataset_id, service_feed_url)
         dataset_url = _dataset_feed_link(entry, service_feed_url)
+        check_url(dataset_url, settings, via=f"Link im ATOM-Feed {service_feed_url}")
         dataset = _fetch_feed(dataset_url, settings, http)
     finally:
         if client is None:
@@ -155,4 +159,7 @@ def resolve_atom(
         links.extend(href for href in _file_links(item, dataset_url) if href not in links)
     if not links:
         raise FetchError(f"Dataset-Feed {dataset_url} enthält keine Download-Links")
+    # all of them before the first download: a feed pointing inside fails as a whole
+    for link in links:
+        check_url(link, settings, via=f"Download-Link im ATOM-Feed {dataset_url}")
     return links

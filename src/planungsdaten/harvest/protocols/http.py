@@ -1,4 +1,7 @@
-"""Download one file over HTTP(S): streamed to disk, fingerprinted, retried, conditional."""
+"""Download one file over HTTP(S): streamed to disk, fingerprinted, retried, conditional.
+
+Redirects are followed here, not by httpx, so that every hop's address is checked
+(`hosts.check_url`) before a connection is made."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from planungsdaten.harvest.errors import FetchError
+from planungsdaten.harvest.hosts import check_url, display_url
 from planungsdaten.settings import HarvestSettings
 
 logger = logging.getLogger(__name__)
@@ -99,13 +103,6 @@ def _attempts(count: int) -> str:
     return "1 Versuch" if count == 1 else f"{count} Versuchen"
 
 
-def _display(url: httpx.URL) -> str:
-    """The URL for messages, without a password."""
-    if url.password:
-        return str(url.copy_with(password="***"))
-    return str(url)
-
-
 def _safe_name(name: str) -> str:
     cleaned = re.sub(r"[^\w.\-]+", "_", Path(name.replace("\\", "/")).name).lstrip("._")
     return cleaned[-120:] or "download"
@@ -168,7 +165,7 @@ class _Transfer:
         name: str | None,
     ) -> None:
         self.url = url
-        self.shown = _display(url)
+        self.shown = display_url(url)
         self.dest_dir = dest_dir
         self.settings = settings
         self.previous = previous
@@ -191,15 +188,12 @@ class _Transfer:
         read_timeout = min(self.settings.http_timeout_s, remaining)
         received: list[httpx.Response] = []
         try:
-            with client.stream(
-                "GET",
-                self.url,
-                headers=self.headers,
-                timeout=httpx.Timeout(read_timeout),
-                follow_redirects=True,
-            ) as response:
-                received.append(response)
+            response = self._send(client, httpx.Timeout(read_timeout))
+            received.append(response)
+            try:
                 return self._receive(response)
+            finally:
+                response.close()
         except httpx.TimeoutException as e:
             if time.monotonic() >= self.deadline:
                 raise self.deadline_error() from e
@@ -217,6 +211,23 @@ class _Transfer:
             raise _Retry(f"Netzwerkfehler ({e})") from e
         except httpx.HTTPError as e:
             raise FetchError(f"Download von {self.shown} fehlgeschlagen: {e}") from e
+
+    def _send(self, client: httpx.Client, timeout: httpx.Timeout) -> httpx.Response:
+        """The streamed response, redirects followed; each hop is checked before it is sent."""
+        request = client.build_request("GET", self.url, headers=self.headers, timeout=timeout)
+        via: str | None = None
+        for _ in range(client.max_redirects + 1):
+            check_url(request.url, self.settings, via=via)
+            response = client.send(request, stream=True, follow_redirects=False)
+            if response.next_request is None:
+                return response
+            response.close()
+            via = f"Weiterleitung von {display_url(request.url)}"
+            request = response.next_request
+        raise FetchError(
+            f"Download von {self.shown} fehlgeschlagen: mehr als {client.max_redirects} "
+            "Weiterleitungen"
+        )
 
     def _receive(self, response: httpx.Response) -> Download:
         status = response.status_code
@@ -355,7 +366,7 @@ def download(
     dest_dir.mkdir(parents=True, exist_ok=True)
     attempts = settings.http_retries + 1
     failures: list[_Retry] = []
-    http = client if client is not None else httpx.Client(follow_redirects=True)
+    http = client if client is not None else httpx.Client()
     try:
         for attempt in range(1, attempts + 1):
             try:

@@ -12,6 +12,7 @@ from urllib.parse import quote, urljoin
 import httpx
 
 from planungsdaten.harvest.errors import FetchError
+from planungsdaten.harvest.hosts import check_url
 from planungsdaten.harvest.protocols.http import Download, HttpStatusError, download
 from planungsdaten.settings import HarvestSettings
 
@@ -93,7 +94,7 @@ def fetch_ogcapi_features(
     stem = re.sub(r"[^\w.\-]+", "_", collection)
     seen: set[str] = set()
     pages: list[Download] = []
-    http = client if client is not None else httpx.Client(follow_redirects=True)
+    http = client if client is not None else httpx.Client()
     try:
         while url is not None:
             key = _loop_key(url)
@@ -127,7 +128,10 @@ def fetch_ogcapi_features(
                 len(pages),
                 len(content.get("features") or []),
             )
-            url = _next_link(content, url)
+            following = _next_link(content, url)
+            if following is not None:
+                check_url(following, settings, via=f"next-Link der Seite {url}")
+            url = following
         return pages
     finally:
         if client is None:

@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 from lxml import etree
 
-from planungsdaten.harvest.errors import FetchError
+from planungsdaten.harvest.errors import FetchError, HarvestError
 from planungsdaten.harvest.protocols.http import Download, HttpStatusError, download
+from planungsdaten.harvest.xmlsafety import read_prolog, refuse_dtd
 from planungsdaten.settings import HarvestSettings
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ def _safe_parser() -> etree.XMLParser:
 
 def exception_report(data: bytes) -> str | None:
     """The text of an OGC `ows:ExceptionReport` in `data`, or None when it is none."""
+    prolog = read_prolog(data)
+    if prolog is None or prolog.doctype is not None or prolog.exhausted:
+        return None  # not XML, or with a DTD (an HTML error page, or worse): left unparsed
     try:
         root = etree.fromstring(data, parser=_safe_parser())
     except etree.XMLSyntaxError:
@@ -79,7 +83,12 @@ def _count_members(path: Path) -> int:
     count = 0
     depth = 0
     for event, element in etree.iterparse(
-        str(path), events=("start", "end"), resolve_entities=False, no_network=True, huge_tree=True
+        str(path),
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=True,
     ):
         if event == "start":
             depth += 1
@@ -96,9 +105,15 @@ def _count_members(path: Path) -> int:
 
 
 def _read_xml_page(path: Path, url: str) -> _Page:
+    refuse_dtd(path, f"WFS-Antwort von {url}")
     try:
         for _, root in etree.iterparse(
-            str(path), events=("start",), resolve_entities=False, no_network=True, huge_tree=True
+            str(path),
+            events=("start",),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=True,
         ):
             name = _local(root.tag)
             if name in ("ExceptionReport", "ServiceExceptionReport"):
@@ -183,7 +198,7 @@ def fetch_wfs(
         base["OUTPUTFORMAT"] = output_format
     pages: list[Download] = []
     start = 0
-    http = client if client is not None else httpx.Client(follow_redirects=True)
+    http = client if client is not None else httpx.Client()
     try:
         for number in range(1, MAX_PAGES + 1):
             page_url = _page_url(url, {**base, "STARTINDEX": str(start)})
@@ -202,7 +217,7 @@ def fetch_wfs(
                 raise FetchError(f"WFS {page_url} meldet einen Fehler: {text}") from e
             try:
                 info = _read_page(page.path, page_url)
-            except FetchError:
+            except HarvestError:
                 page.path.unlink(missing_ok=True)
                 raise
             if pages and page.sha256 == pages[-1].sha256 and info.returned:
