@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from planungsdaten.app import create_app
 from planungsdaten.db.engine import make_engine
 from planungsdaten.settings import PROJECT_DIR
+from sample_data import generate
 from tests.conftest import SAMPLE_AGS, LiveServer, bearer, clone_sample, package_test_settings
 
 # a small area inside the sample municipality (Mücheln), in CRS84
@@ -275,6 +276,67 @@ def test_keys_never_appear_in_logs(
         assert secret.split("_", 2)[2] not in text_
 
 
+def _harvest_through_the_service(
+    client: TestClient, folder: Path, definition: str
+) -> dict[str, object]:
+    """An operator starts the harvest of `definition` over the API; the finished run."""
+    (folder / "quelle.yaml").write_text(definition, "utf-8")
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    app_settings = settings.app.model_copy(update={"harvesters_dir": folder})
+    engine = make_engine(settings.database)
+    headers = bearer(engine, name="Betrieb")
+    engine.dispose()
+    source_id = next(
+        line.split(": ", 1)[1] for line in definition.splitlines() if line.startswith("id: ")
+    )
+    with TestClient(create_app(dataclasses.replace(settings, app=app_settings))) as operator:
+        started = operator.post(f"/api/sources/{source_id}/harvest", headers=headers)
+        assert started.status_code == 202
+        for _ in range(200):
+            run = operator.get(started.headers["Location"]).json()
+            if run["status"] != "running":
+                break
+            time.sleep(0.1)
+        assert operator.get("/health").status_code == 200
+    return run
+
+
+@pytest.mark.parametrize("attack", ["bomb", "xxe"])
+def test_hostile_nas_files_are_refused(
+    client: TestClient, sample_dir: Path, tmp_path: Path, attack: str
+) -> None:
+    """A NAS file with a "billion laughs" bomb or an external entity reading a local file:
+    the harvest fails at once with a message saying why, nothing is expanded or read, the
+    parcels served before stay, and the service keeps answering."""
+    secret = tmp_path / "geheim.txt"
+    secret.write_text("Passwort=Geheim-4711", "utf-8")
+    if attack == "bomb":
+        entities = '<!ENTITY l0 "hahahahaha">' + "".join(
+            f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10)
+        )
+        doctype, reference = f"<!DOCTYPE adv:AX_Bestandsdatenauszug [{entities}]>", "&l9;"
+    else:
+        doctype = f'<!DOCTYPE adv:AX_Bestandsdatenauszug [<!ENTITY x SYSTEM "{secret.as_uri()}">]>'
+        reference = "&x;"
+    nas = (sample_dir / generate.NAS_FILE).read_text("utf-8")
+    declaration, _, rest = nas.partition("?>\n")
+    rest = rest.replace("Synthetische Beispieldaten", reference, 1)
+    hostile = tmp_path / "feindlich.xml"
+    hostile.write_text(f"{declaration}?>\n{doctype}\n{rest}", "utf-8")
+    definition = (PROJECT_DIR / "harvesters" / "sample" / "alkis-nas.yaml").read_text("utf-8")
+    definition = definition.replace("../../sample_data/ALKIS_NAS_Beispiel.xml", str(hostile))
+    parcels = client.get("/ogc/collections/parcels/items", params={"limit": 1}).json()
+    started = time.monotonic()
+    run = _harvest_through_the_service(client, tmp_path, definition)
+    assert time.monotonic() - started < 30
+    assert run["status"] == "failed"
+    message = str(run["message"])
+    assert "feindlich.xml enthält eine DTD" in message and "XML-Bombe/XXE" in message
+    assert "Geheim-4711" not in message
+    after = client.get("/ogc/collections/parcels/items", params={"limit": 1}).json()
+    assert after["numberMatched"] == parcels["numberMatched"] > 0
+
+
 @pytest.mark.parametrize(
     ("url", "kind"),
     [
@@ -292,27 +354,12 @@ def test_a_harvest_url_to_internal_addresses_is_refused(
         "  type: file\n  path: ../../sample_data/VG250_GEM_Beispiel.gpkg",
         f"  type: http\n  url: {url}",
     )
-    (tmp_path / "gemeinden.yaml").write_text(definition, "utf-8")
     settings = client.app.state.settings  # type: ignore[attr-defined]
     assert settings.harvest.allow_private_networks is False
-    app_settings = settings.app.model_copy(update={"harvesters_dir": tmp_path})
     before = client.get("/api/municipalities", params={"limit": 100}).json()
-    with TestClient(create_app(dataclasses.replace(settings, app=app_settings))) as operator:
-        engine = make_engine(settings.database)
-        headers = bearer(engine, name="Betrieb")
-        engine.dispose()
-        started = operator.post("/api/sources/sample-gemeinden/harvest", headers=headers)
-        assert started.status_code == 202
-        for _ in range(100):
-            run = operator.get(started.headers["Location"]).json()
-            if run["status"] != "running":
-                break
-            time.sleep(0.1)
-        assert run["status"] == "failed"
-        assert (
-            kind in run["message"]
-            and "PLANUNGSDATEN_HARVEST_ALLOW_PRIVATE_NETWORKS" in run["message"]
-        )
-        assert operator.get("/health").status_code == 200
-        # the municipalities harvested before are still served
-        assert operator.get("/api/municipalities", params={"limit": 100}).json() == before
+    run = _harvest_through_the_service(client, tmp_path, definition)
+    assert run["status"] == "failed"
+    message = str(run["message"])
+    assert kind in message and "PLANUNGSDATEN_HARVEST_ALLOW_PRIVATE_NETWORKS" in message
+    # the municipalities harvested before are still served
+    assert client.get("/api/municipalities", params={"limit": 100}).json() == before

@@ -71,7 +71,9 @@ def test_malformed_ags_is_422(client: TestClient, bad: str) -> None:
 def test_invalid_parameters_are_422_in_german(client: TestClient) -> None:
     response = client.get("/api/municipalities", params={"limit": 0})
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("Ungültige Anfrage: query.limit")
+    assert response.json()["detail"] == "Ungültige Anfrage: query.limit: muss mindestens 1 sein"
+    response = client.get("/api/municipalities", params={"limit": "viele"})
+    assert response.json()["detail"] == "Ungültige Anfrage: query.limit: muss eine ganze Zahl sein"
 
 
 def test_docs_and_openapi_work_offline(client: TestClient) -> None:

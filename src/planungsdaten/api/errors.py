@@ -18,6 +18,7 @@ from planungsdaten.errors import (
     PayloadTooLargeError,
     PlanungsdatenError,
     RateLimitError,
+    german_validation_message,
 )
 from planungsdaten.harvest.errors import SourceDefinitionError
 from planungsdaten.packages.errors import (
@@ -68,7 +69,10 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {german_validation_message(e)}"
+            for e in exc.errors()
+        ]
         return JSONResponse(
             {"detail": "Ungültige Anfrage: " + "; ".join(problems)}, status_code=422
         )

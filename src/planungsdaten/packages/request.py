@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from planungsdaten.errors import german_validation_message
 from planungsdaten.packages.errors import InvalidPackageRequestError, MalformedRequestError
 from planungsdaten.packages.themes import THEMES
 
@@ -144,27 +145,12 @@ class PackageRequest(BaseModel):
         return int(self.output_crs.split(":")[1])
 
 
-_GERMAN_ERRORS = {
-    "missing": "fehlt",
-    "extra_forbidden": "ist kein bekanntes Feld",
-    "string_type": "muss Text sein",
-    "list_type": "muss eine Liste sein",
-    "dict_type": "muss ein JSON-Objekt sein",
-    "model_type": "muss ein JSON-Objekt sein",
-    "string_too_long": "ist zu lang",
-    "int_parsing": "muss eine ganze Zahl sein",
-}
-
-
 def describe_validation_error(error: ValidationError) -> str:
     """A pydantic error in German: one `field: problem` per failure."""
     parts = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "Anfrage"
-        if item["type"] == "value_error":
-            problem = str(item.get("ctx", {}).get("error", item["msg"]))
-        else:
-            problem = _GERMAN_ERRORS.get(item["type"], item["msg"])
+        problem = german_validation_message(item)
         parts.append(problem if where == "Anfrage" else f"{where}: {problem}")
     return "Ungültige Paketanfrage – " + "; ".join(parts)
 
