@@ -9,7 +9,7 @@ from planungsdaten.db.migrate import current_revision, head_revision, upgrade
 
 
 def test_head_creates_catalogue_and_municipality(engine: Engine) -> None:
-    assert current_revision(engine) == head_revision() == "0007"
+    assert current_revision(engine) == head_revision() == "0008"
     tables = set(inspect(engine).get_table_names())
     assert {
         "source",
