@@ -39,7 +39,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 sample: $(SAMPLE)
 
-$(SAMPLE): sample_data/generate.py sample_data/cadastre.py $(STAMP)
+$(SAMPLE): sample_data/generate.py sample_data/cadastre.py sample_data/flood.py $(STAMP)
 	$(BIN)/python sample_data/generate.py
 	@touch $(SAMPLE)
 
@@ -71,7 +71,7 @@ stop:
 
 clean: stop
 	@if [ -x $(BIN)/planungsdaten ]; then $(BIN)/planungsdaten -q db destroy; fi
-	rm -rf .data $(SAMPLE) sample_data/*.gpkg sample_data/*.xml sample_data/*.gml sample_data/*.zip sample_data/*.csv sample_data/*.gfs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .data $(SAMPLE) sample_data/*.gpkg sample_data/*.xml sample_data/*.gml sample_data/*.zip sample_data/*.csv sample_data/*.gfs sample_data/*.tif .pytest_cache .mypy_cache .ruff_cache
 
 distclean: clean
 	rm -rf $(VENV)

@@ -35,6 +35,13 @@ written by hand as municipal staff do):
 - `Leerstand_Muecheln.csv`: the same register as an Excel CSV export (Windows-1252, ';',
   German dates and decimals) with Rechtswert/Hochwert for ten entries and one doubled row.
 
+Terrain and flood hazard areas (`flood.py`, derived from one synthetic terrain):
+
+- `DGM_Beispiel.tif`: terrain model, GeoTIFF, EPSG:25832, 10 m, float32.
+- `Ueberschwemmungsgebiete_Beispiel.zip`: flood hazard areas HQ10/HQ100/HQ200 by water depth
+  class and the river Geisel, zipped Shapefiles as the LHW publishes them.
+- `Wassertiefe_HQ100_Beispiel.tif`: water depth of HQ100, GeoTIFF on the terrain's grid.
+
 Run: `python sample_data/generate.py [OUT_DIR]` (default: this folder).
 """
 
@@ -50,7 +57,7 @@ from shapely.geometry import MultiPoint, Point, Polygon
 
 if __package__ in (None, ""):  # run as a script: make the `sample_data` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sample_data import cadastre, planning, vacancy
+from sample_data import cadastre, flood, planning, vacancy
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_AGS = "15088235"
@@ -127,6 +134,7 @@ def generate(out_dir: Path = HERE) -> list[Path]:
         *written,
         *planning.generate_planning(out_dir),
         *vacancy.generate_vacancy(out_dir, sample_cadastre),
+        *flood.generate_flood(out_dir),
     ]
 
 

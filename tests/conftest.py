@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -277,8 +278,22 @@ SAMPLE_DB = "planungsdaten_sample"
 SAMPLE_AGS = "15088235"
 
 
+# the raster files of the harvested sample: raster_version holds their paths relative to a
+# data folder's rasters/, so each test's data folder gets a copy of them
+_SAMPLE_RASTERS: list[Path] = []
+
+
+def copy_sample_rasters(data_dir: Path) -> None:
+    """Copy the harvested sample's raster files (COGs) into `data_dir`, once."""
+    target = data_dir / "rasters"
+    if _SAMPLE_RASTERS and _SAMPLE_RASTERS[0].is_dir() and not target.exists():
+        shutil.copytree(_SAMPLE_RASTERS[0], target)
+
+
 def package_test_settings(url: str, data_dir: Path, **package: object) -> Settings:
-    """Settings for package tests: no in-process workers unless asked for, fast polling."""
+    """Settings for package tests: no in-process workers unless asked for, fast polling;
+    the sample's raster files in the data folder."""
+    copy_sample_rasters(data_dir)
     return Settings(
         app=AppSettings(data_dir=data_dir, ogc_reload_interval_s=0),
         database=DatabaseSettings(url=SecretStr(url)),
@@ -304,6 +319,7 @@ def sample_database(
             result = harvest(engine, with_sample_file(source, sample_dir), settings)
             assert result.status == "succeeded", (source.id, result.message)
         engine.dispose()
+        _SAMPLE_RASTERS[:] = [settings.rasters_dir]
         yield SAMPLE_DB
 
 

@@ -23,6 +23,7 @@ from planungsdaten.api import (
     health,
     municipalities,
     packages,
+    rasters,
     sources,
 )
 from planungsdaten.api.errors import add_exception_handlers, document_problems
@@ -79,7 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database_url = active.database.url.get_secret_value()  # type: ignore[union-attr]
 
             def build() -> dict[str, Any]:
-                return build_config(read_engine, base, active.app.public_url, database_url)
+                return build_config(
+                    read_engine,
+                    base,
+                    active.app.public_url,
+                    database_url,
+                    rasters_dir=active.rasters_dir,
+                    max_coverage_cells=active.limit.max_coverage_cells,
+                )
 
             def generation() -> object:
                 with read_engine.connect() as conn:
@@ -123,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sources.router)
     app.include_router(packages.router)
     app.include_router(downloads.router)
+    app.include_router(rasters.router)
     app.include_router(catalog.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

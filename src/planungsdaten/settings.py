@@ -187,6 +187,12 @@ class LimitSettings(BaseSettings):
     packages_per_hour_planner: int = Field(
         300, ge=0, description="package requests per planner and hour (operators: no limit)"
     )
+    max_coverage_cells: int = Field(
+        16_000_000,
+        ge=1024,
+        description="raster cells (× bands) one /ogc coverage response may hold in GeoTIFF; "
+        "CoverageJSON and HTML a sixteenth of it",
+    )
     max_concurrent_requests: int = Field(
         200, ge=1, description="requests served at once; more get 503 at once instead of queuing"
     )
@@ -264,6 +270,11 @@ class Settings:
     @property
     def downloads_dir(self) -> Path:
         return self.app.data_dir / "downloads"
+
+    @property
+    def rasters_dir(self) -> Path:
+        """Raster layers as COGs: `<source id>/<dataset version id>.tif`."""
+        return self.app.data_dir / "rasters"
 
     @property
     def package_dir(self) -> Path:

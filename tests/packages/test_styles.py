@@ -33,6 +33,8 @@ COLUMNS: dict[str, list[str]] = {
     "leerstand": ["lfd_nr", "nutzung", "status"],
     "verkehrszaehlstellen": ["zaehlstelle", "name", "dtv_kfz"],
     "bebauungsplaene": ["objekt_id", "name", "nummer"],
+    "ueberschwemmungsgebiete": ["objekt_id", "szenario", "szenario_name", "art", "wassertiefe"],
+    "gebaeude_hochwasser": ["objekt_id", "funktion", "szenario", "in_hq100", "in_hqextrem"],
 }
 EXPECTED = {
     "untersuchungsgebiet": ("singleSymbol", None, False),
@@ -46,6 +48,8 @@ EXPECTED = {
     "leerstand": ("categorizedSymbol", "nutzung", False),
     "verkehrszaehlstellen": ("graduatedSymbol", "dtv_kfz", True),
     "bebauungsplaene": ("singleSymbol", None, True),
+    "ueberschwemmungsgebiete": ("categorizedSymbol", "szenario", False),
+    "gebaeude_hochwasser": ("categorizedSymbol", "szenario", False),
 }
 
 

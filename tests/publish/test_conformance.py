@@ -11,10 +11,18 @@ import shapely
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
+from planungsdaten.harvest.sources import load_sources
 from planungsdaten.publish.ogc_config import COLLECTIONS, OUTPUT_CRS
+from planungsdaten.settings import PROJECT_DIR
 from tests.conftest import sample_client
 
 COLLECTION_IDS = sorted(spec.collection_id for spec in COLLECTIONS.values())
+# the open sample rasters: OGC API Coverages collections beside the feature collections
+RASTER_IDS = {
+    source.raster.layer
+    for source in load_sources(PROJECT_DIR / "harvesters" / "sample").values()
+    if source.raster is not None and source.enabled and source.access == "open"
+}
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 JSON = {"f": "json"}
@@ -72,7 +80,7 @@ def test_every_open_dataset_is_a_collection(client: TestClient) -> None:
     collections = client.get("/ogc/collections", params=JSON).json()
     assert "self" in rels(collections)
     ids = {c["id"] for c in collections["collections"]}
-    assert ids == set(COLLECTION_IDS)
+    assert ids == set(COLLECTION_IDS) | RASTER_IDS
     assert "vacancy_register" not in ids and all("leerstand" not in i for i in ids)
 
 

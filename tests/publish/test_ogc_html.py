@@ -125,6 +125,24 @@ def test_linked_html_pages(client: TestClient, collection: str) -> None:
         assert_loads_only_local_assets(client, page)
 
 
+def test_coverage_pages(client: TestClient) -> None:
+    """The raster collections (OGC API Coverages) and every HTML page they link to."""
+    listed = client.get("/ogc/collections", params={"f": "json"}).json()["collections"]
+    rasters = sorted(
+        c["id"] for c in listed if any(link["rel"].endswith("/coverage") for link in c["links"])
+    )
+    assert "gelaende" in rasters  # the sample terrain model
+    own = client.app.state.settings.app.public_url  # type: ignore[attr-defined]
+    for collection in rasters:
+        base = f"/ogc/collections/{collection}"
+        for page in ("", "/schema", "/coverage"):
+            assert_loads_only_local_assets(client, f"{base}{page}?f=html")
+        links = client.get(base, params={"f": "json"}).json()["links"]
+        for link in links:
+            if link.get("type") == "text/html" and link["href"].startswith(f"{own}/ogc/"):
+                assert_loads_only_local_assets(client, own_path(client, link["href"]))
+
+
 def test_maps_have_no_basemap(client: TestClient) -> None:
     """With `server.map.url` empty the maps add no tile layer but keep the data attribution."""
     collection = COLLECTION_IDS[0]

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from planungsdaten.db.cluster import free_port
 from planungsdaten.db.engine import make_engine
 from planungsdaten.settings import PROJECT_DIR, DatabaseSettings
-from tests.conftest import LiveServer, clone_sample
+from tests.conftest import LiveServer, clone_sample, copy_sample_rasters
 
 # the Debian chromium, exactly so: no sandbox (containers), no GPU, no calls home
 CHROMIUM_FLAGS = [
@@ -136,6 +136,7 @@ def service(
 ) -> Iterator[Service]:
     """The whole service on a copy of the harvested sample, as `planungsdaten run` serves it."""
     tmp = tmp_path_factory.mktemp("e2e")
+    copy_sample_rasters(tmp / "data")
     port = free_port()
     with clone_sample(server_url, sample_database, f"planungsdaten_e2e_{os.getpid()}") as url:
         env = {

@@ -35,7 +35,7 @@ def _catalog(
     settings: Settings = request.app.state.settings
     public_url = settings.app.public_url
     graph = catalog.build_catalog(
-        catalog.published_datasets(conn), settings.catalog, public_url, page, view_base
+        catalog.catalogue_datasets(conn), settings.catalog, public_url, page, view_base
     )
     return _rdf_response(catalog.serialize(graph, fmt), fmt, vary)
 
@@ -98,7 +98,7 @@ def catalog_jsonld(request: Request, conn: ReadConnection, page: int = PAGE_QUER
 def api_page(request: Request, conn: ReadConnection) -> HTMLResponse:
     """Documentation, terms of use, quality of service and contact of the OGC API."""
     settings: Settings = request.app.state.settings
-    datasets = catalog.published_datasets(conn)
+    datasets = catalog.catalogue_datasets(conn)
     return HTMLResponse(
         catalog.render_api_page(datasets, settings.catalog, settings.app.public_url)
     )
@@ -123,7 +123,7 @@ def dataset_page(
     """The dataset's page in German HTML, or its DCAT record (`?f=` or Accept)."""
     settings: Settings = request.app.state.settings
     public_url = settings.app.public_url
-    datasets = catalog.published_datasets(conn)
+    datasets = catalog.catalogue_datasets(conn)
     fmt: str | None = f
     if fmt is None:
         media = catalog.negotiate(accept, [HTML, *RDF_MEDIA_TYPES], HTML)

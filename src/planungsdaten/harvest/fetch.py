@@ -28,6 +28,9 @@ from planungsdaten.harvest.sources import (
 from planungsdaten.settings import Settings
 
 _DATASET_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".gml", ".xml", ".csv", ".txt")
+_RASTER_SUFFIXES = (".tif", ".tiff")
+# formats whose ZIPs are unpacked (GDAL's /vsizip/ would read a raster's blocks slowly)
+_UNPACKED = ("nas", "csv", "jawe", "geotiff")
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,9 @@ class Fetched:
 
 
 def _unpack(source: SourceDefinition, archive: Path, settings: Settings) -> list[Path]:
-    """The dataset file(s) of a download. GDAL opens ZIPs itself (`/vsizip/`); NAS and CSV
-    archives are unpacked, safely, beside the download."""
-    if archive.suffix.lower() != ".zip" or source.format.type not in ("nas", "csv", "jawe"):
+    """The dataset file(s) of a download. GDAL opens vector ZIPs itself (`/vsizip/`); NAS,
+    CSV and raster archives are unpacked, safely, beside the download."""
+    if archive.suffix.lower() != ".zip" or source.format.type not in _UNPACKED:
         return [archive]
     dest = archive.with_name(archive.name + ".d")
     if not dest.exists():
@@ -63,7 +66,8 @@ def _unpack(source: SourceDefinition, archive: Path, settings: Settings) -> list
             )
         return [member]
     files = sorted(p for p in dest.rglob("*") if p.is_file())
-    return [find_member(files, _DATASET_SUFFIXES)]
+    suffixes = _RASTER_SUFFIXES if source.format.type == "geotiff" else _DATASET_SUFFIXES
+    return [find_member(files, suffixes)]
 
 
 def _cache(previous: dict[str, Any] | None) -> HttpCache | None:

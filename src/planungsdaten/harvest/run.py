@@ -6,6 +6,11 @@ new version's partition (indexes are built then) and detaches and drops the prev
 one. Readers see the previous version or the new one, never a mix. A failed or killed run
 rolls back as a whole: the previous version stays served. Every record read is loaded,
 rejected (`rejected_record`, with reason and raw record) or skipped by the source's filter.
+
+A raster source (target `raster`) takes the same path up to the load: its file is
+converted to a COG beside the previous versions' (planungsdaten.rasters.store) and
+registered in `raster_version` in the transaction that makes the version current; if that
+transaction fails, the new file is deleted. A raster counts as one record read and loaded.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import geopandas as gpd
@@ -28,11 +34,16 @@ from sqlalchemy.exc import DBAPIError
 
 from planungsdaten.db.copy import copy_rows, driver_connection
 from planungsdaten.db.queries import query
-from planungsdaten.harvest.errors import ConflictError, HarvestError, NothingLoadedError
+from planungsdaten.harvest.errors import (
+    ConflictError,
+    HarvestError,
+    NothingLoadedError,
+    SourceFormatError,
+)
 from planungsdaten.harvest.fetch import Fetched, fetch
 from planungsdaten.harvest.locate import locate, location_summary
 from planungsdaten.harvest.readers import count_layer, read_layer
-from planungsdaten.harvest.sources import Layer, SourceDefinition
+from planungsdaten.harvest.sources import RASTER_TARGET, Layer, SourceDefinition
 from planungsdaten.harvest.targets import (
     SKIPPED_ATTR,
     TARGETS,
@@ -42,6 +53,8 @@ from planungsdaten.harvest.targets import (
     Target,
     map_frame,
 )
+from planungsdaten.rasters import store as raster_store
+from planungsdaten.rasters.errors import RasterBandsError, RasterError
 from planungsdaten.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -451,6 +464,109 @@ def _load_layer(
     return result
 
 
+def _load_raster(
+    conn: Connection,
+    source: SourceDefinition,
+    layer: Layer,
+    fetched: Fetched,
+    settings: Settings,
+    counts: _Counts,
+    written: list[Path],
+) -> LayerResult:
+    """Convert the source's raster to a COG, register it and make it current (inside the
+    caller's transaction); the new file is appended to `written` for removal on failure."""
+    spec = source.raster
+    assert spec is not None  # the definition's validator ties geotiff, raster: and the target
+    counts.read = 1
+    owner = raster_store.layer_owner(conn, spec.layer, source.id)
+    if owner is not None:
+        raise ConflictError(
+            f"Quelle '{source.id}': die Rasterebene '{spec.layer}' ist schon von der Quelle "
+            f"'{owner}' belegt; einen anderen Namen (raster.layer) wählen"
+        )
+    version_id = int(
+        conn.execute(
+            query("insert_version"),
+            {
+                "source_id": source.id,
+                "target_table": RASTER_TARGET,
+                "layer": layer.name,
+                "checksum": fetched.sha256,
+                "definition_sha256": definition_sha256(source),
+                "raw_path": str(fetched.paths[0]),
+            },
+        ).scalar_one()
+    )
+    if len(fetched.paths) != 1:
+        raise SourceFormatError(
+            f"Quelle '{source.id}': ein Raster besteht aus genau einer Datei, geliefert wurden "
+            f"{len(fetched.paths)}"
+        )
+    path = fetched.paths[0]
+    target = raster_store.raster_path(settings.rasters_dir, source.id, version_id)
+    try:
+        described = raster_store.describe_source(path, crs=source.crs, nodata=spec.nodata)
+        if described.count != len(spec.bands):
+            raise RasterBandsError(
+                f"{path.name} hat {described.count} Band/Bänder, die Quelldefinition "
+                f"beschreibt {len(spec.bands)} (raster.bands): die Beschreibung der Bänder "
+                "an die Datei anpassen"
+            )
+        raster_store.check_in_area(described, raster_store.service_area(conn), path.name)
+        with raster_store.staged(target) as temporary:
+            info = raster_store.to_cog(
+                path,
+                temporary,
+                crs=source.crs,
+                nodata=spec.nodata,
+                resolution_m=spec.resolution_m,
+                resampling=spec.resampling,
+            )
+        written.append(target)
+    except RasterError as e:
+        raise SourceFormatError(
+            f"Quelle '{source.id}': {e}; die bisherigen Daten bleiben bestehen"
+        ) from e
+    previous = [
+        int(v)
+        for (v,) in conn.execute(
+            query("current_versions_of_target"),
+            {"source_id": source.id, "target_table": RASTER_TARGET, "layer": layer.name},
+        )
+    ]
+    conn.execute(
+        query("supersede_versions"),
+        {"source_id": source.id, "target_table": RASTER_TARGET, "layer": layer.name},
+    )
+    raster_store.register(
+        conn,
+        version_id,
+        spec.layer,
+        target,
+        settings.rasters_dir,
+        info,
+        [band.model_dump() for band in spec.bands],
+    )
+    conn.execute(
+        query("publish_version"),
+        {
+            "version_id": version_id,
+            "feature_count": None,  # cells are no features: raster_version has the grid
+            "extent": f"SRID={raster_store.STORAGE_SRID};{info.footprint.wkt}",
+        },
+    )
+    # the previous version's file stays for readers that still hold it; older ones go
+    keep = {
+        target,
+        *(raster_store.raster_path(settings.rasters_dir, source.id, v) for v in previous),
+    }
+    raster_store.prune(target.parent, keep)
+    counts.loaded = 1
+    result = LayerResult(layer.name, RASTER_TARGET, version_id, 1, 1, 0, 0, 0)
+    log.info("%s: raster %s, %d×%d cells", source.id, target, info.width, info.height)
+    return result
+
+
 def _unchanged(book: Connection, source: SourceDefinition, fetched: Fetched) -> list[int] | None:
     """The current versions if this very file was loaded with this very definition."""
     current = book.execute(query("current_versions"), {"source_id": source.id}).all()
@@ -535,7 +651,8 @@ def harvest(
             if unchanged is not None:
                 log.info("%s: unchanged (sha256 %s), skipped", source.id, fetched.sha256[:12])
                 return finish("unchanged", unchanged, "Quelle unverändert")
-            with engine.begin() as load:
+            # raster files written by this run: deleted unless its transaction commits
+            with raster_store.removed_on_failure() as written, engine.begin() as load:
                 # one harvest of a source at a time, across processes and machines
                 locked = load.execute(
                     text("SELECT pg_try_advisory_xact_lock(hashtext('harvest:' || :id))"),
@@ -556,6 +673,13 @@ def harvest(
                 )
                 for layer in source.layers:
                     tallies.append(_Counts())
+                    if layer.target == RASTER_TARGET:
+                        layers.append(
+                            _load_raster(
+                                load, source, layer, fetched, settings, tallies[-1], written
+                            )
+                        )
+                        continue
                     layers.append(
                         _load_layer(
                             load, book, source, layer, fetched, settings, progress, tallies[-1]

@@ -26,6 +26,8 @@ from planungsdaten.harvest.errors import SourceDefinitionError
 from planungsdaten.harvest.targets import TARGETS
 
 LICENCE_PREFIX = "http://dcat-ap.de/def/licenses/"
+# the target of a raster source: a COG file registered in raster_version, no table
+RASTER_TARGET = "raster"
 
 
 class _Strict(BaseModel):
@@ -98,11 +100,22 @@ class Format(_Strict):
     Vector files (gpkg, shapefile, geojson, gml) go through GDAL; `nas` is ALKIS NAS XML
     and `xplan` XPlanGML or an XPlanArchiv (both parsed with lxml); `csv` has coordinates
     (`x`/`y`) or a WKT column; `zensus` are the destatis grid ZIPs; `jawe` the BASt
-    annual results of automatic count stations.
+    annual results of automatic count stations; `geotiff` a GeoTIFF or Cloud-Optimized
+    GeoTIFF (target `raster`, described by the source's `raster:` block).
     """
 
     type: Literal[
-        "gpkg", "shapefile", "geojson", "gml", "nas", "csv", "xlsx", "xplan", "zensus", "jawe"
+        "gpkg",
+        "shapefile",
+        "geojson",
+        "gml",
+        "nas",
+        "csv",
+        "xlsx",
+        "xplan",
+        "zensus",
+        "jawe",
+        "geotiff",
     ]
     layer: str | None = None
     member: str | None = Field(None, description="dataset inside a ZIP archive")
@@ -148,9 +161,17 @@ class Layer(_Strict):
 
     @model_validator(mode="after")
     def _mapping_fits_target(self) -> Layer:
+        if self.target == RASTER_TARGET:
+            if self.mapping or self.constants:
+                raise ValueError(
+                    "target 'raster' takes no mapping or constants: its bands are described "
+                    "in the source's raster: block"
+                )
+            return self
         target = TARGETS.get(self.target)
         if target is None:
-            raise ValueError(f"target {self.target!r} unknown; known: {', '.join(sorted(TARGETS))}")
+            known = ", ".join(sorted([*TARGETS, RASTER_TARGET]))
+            raise ValueError(f"target {self.target!r} unknown; known: {known}")
         target.check_mapping({**self.mapping, **self.constants})
         return self
 
@@ -158,6 +179,39 @@ class Layer(_Strict):
     def name(self) -> str:
         """The layer's name for messages and the catalogue."""
         return self.layer or self.target
+
+
+class RasterBand(_Strict):
+    """What one band of a raster holds (band 1 first)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)
+    description: str = Field(min_length=1)
+    unit: str | None = Field(None, description="e.g. m, m/s, Personen; none for classes")
+
+
+class RasterSpec(_Strict):
+    """A raster source's layer: stored as a COG in EPSG:25832, served as OGC API Coverages."""
+
+    layer: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        max_length=63,
+        description="collection id under /ogc and file name in packages",
+    )
+    bands: list[RasterBand] = Field(min_length=1)
+    nodata: float | None = Field(None, description="no-data value when the file has none")
+    resolution_m: float | None = Field(
+        None, gt=0, description="resample to this cell size; default: keep the source's"
+    )
+    resampling: Literal["nearest", "bilinear", "cubic", "average"] = Field(
+        "nearest", description="for reprojection and resampling; classes need nearest"
+    )
+
+    @model_validator(mode="after")
+    def _bands_distinct(self) -> RasterSpec:
+        names = [band.name for band in self.bands]
+        if len(set(names)) != len(names):
+            raise ValueError("bands: the same band name appears twice")
+        return self
 
 
 class SourceDefinition(_Strict):
@@ -174,6 +228,7 @@ class SourceDefinition(_Strict):
     format: Format
     crs: str | None = Field(None, description="CRS of the source when the file does not say")
     layers: list[Layer] = Field(min_length=1)
+    raster: RasterSpec | None = Field(None, description="format geotiff: the raster layer")
     filter: Filter = Filter()
     schedule: str | None = None
     hvd_category: str | None = None
@@ -195,6 +250,13 @@ class SourceDefinition(_Strict):
             fmt = data.get("format")
             if isinstance(fmt, dict) and fmt.get("layer"):
                 layer["layer"] = fmt["layer"]
+            raster = data.get("raster")
+            if layer["target"] == RASTER_TARGET:
+                # a raster has no mapping; its layer is named in the raster: block
+                if layer["mapping"] is None:
+                    layer["mapping"] = {}
+                if isinstance(raster, dict) and isinstance(raster.get("layer"), str):
+                    layer["layer"] = raster["layer"]
             data["layers"] = [layer]
         return data
 
@@ -232,6 +294,25 @@ class SourceDefinition(_Strict):
                 "access: vacancy registers hold personal data and must be 'restricted'; "
                 "only their aggregate per grid cell is published"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _raster_parts_together(self) -> SourceDefinition:
+        rasters = [layer for layer in self.layers if layer.target == RASTER_TARGET]
+        if self.format.type == "geotiff":
+            if self.raster is None:
+                raise ValueError("format geotiff needs a raster: block (layer, bands)")
+            if len(self.layers) != 1 or not rasters:
+                raise ValueError("format geotiff: the one target must be 'raster'")
+            if rasters[0].layer != self.raster.layer:
+                raise ValueError(
+                    f"layer {rasters[0].layer!r} differs from raster.layer {self.raster.layer!r}"
+                )
+        else:
+            if self.raster is not None:
+                raise ValueError("a raster: block needs format type geotiff")
+            if rasters:
+                raise ValueError("target 'raster' needs format type geotiff")
         return self
 
     @model_validator(mode="after")

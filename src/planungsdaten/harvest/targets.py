@@ -9,6 +9,7 @@ geometries that were repaired. Work is done column-wise (pandas/shapely), so a b
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -490,6 +491,109 @@ def _derive_vacancy(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
     )
 
 
+# Hochwasserszenarien of the flood risk management directive (HWRM-RL, § 74 WHG): the
+# spellings Länder and the BfG use, folded (lower case, umlauts written out, no blanks)
+FLOOD_SCENARIOS = ("HQhaeufig", "HQ100", "HQextrem")
+_SCENARIO_WORDS: tuple[tuple[str, str], ...] = (
+    ("extrem", "HQextrem"),
+    ("niedrig", "HQextrem"),  # "niedrige Wahrscheinlichkeit"
+    ("low", "HQextrem"),
+    ("mittler", "HQ100"),  # "mittlere Wahrscheinlichkeit"
+    ("mittel", "HQ100"),
+    ("medium", "HQ100"),
+    ("haeufig", "HQhaeufig"),
+    ("hohe", "HQhaeufig"),  # "hohe(r) Wahrscheinlichkeit" ("hoch" is in "Hochwasser")
+    ("high", "HQhaeufig"),
+)
+# INSPIRE/BfG abbreviations of the three probabilities (Lo, Me, Hi), and a bare "hoch"
+_SCENARIO_CODES = {"lo": "HQextrem", "me": "HQ100", "hi": "HQhaeufig", "hoch": "HQhaeufig"}
+_FLOOD_KINDS: tuple[tuple[str, str], ...] = (
+    ("vorlaeufig", "vorlaeufig"),  # vorläufig gesichertes Überschwemmungsgebiet
+    ("festgesetzt", "festgesetzt"),  # durch Verordnung festgesetzt / als festgesetzt geltend
+    ("gefahren", "gefahrenflaeche"),  # Hochwassergefahrenfläche
+    ("hwgk", "gefahrenflaeche"),  # Hochwassergefahrenkarte
+    ("ueberflutung", "gefahrenflaeche"),  # Überflutungsfläche
+)
+
+
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+def _fold(text: str) -> str:
+    """Lower case, umlauts written out, blanks and punctuation dropped: "HQ 100" → "hq100"."""
+    folded = text.strip().lower().translate(_UMLAUTS)
+    return re.sub(r"[\s_\-.()]+", "", folded)
+
+
+def flood_scenario(value: str) -> str | None:
+    """The canonical scenario of a source's spelling, None when unknown or ambiguous.
+
+    HQ with a return period: up to 50 years is HQhäufig, 100 is HQ100, 200 and more is
+    HQextrem (Sachsen-Anhalt maps HQ200 as the extreme event); words name the probability
+    ("mittlere Wahrscheinlichkeit") or the scenario ("HQhäufig", "HQextrem")."""
+    folded = _fold(value)
+    if folded in _SCENARIO_CODES:
+        return _SCENARIO_CODES[folded]
+    found: set[str] = set()
+    for years in re.findall(r"hq(\d+)", folded):
+        period = int(years)
+        if period <= 50:
+            found.add("HQhaeufig")
+        elif period == 100:
+            found.add("HQ100")
+        elif period >= 200:
+            found.add("HQextrem")
+        else:
+            return None  # HQ 51–199 other than 100 belongs to no scenario
+    if folded.isdigit():  # a bare return period ("100")
+        return flood_scenario(f"HQ{folded}")
+    found.update(scenario for word, scenario in _SCENARIO_WORDS if word in folded)
+    return found.pop() if len(found) == 1 else None
+
+
+def _map_distinct(series: pd.Series, convert: Callable[[str], str | None]) -> pd.Series:
+    """`convert` applied once per distinct value (a batch holds few of them)."""
+    text = _text(series)
+    table = {value: convert(value) for value in text.dropna().unique()}
+    return text.map(table, na_action="ignore").astype(_STR)
+
+
+def _flood_kind(value: str) -> str | None:
+    folded = _fold(value)
+    return next((kind for word, kind in _FLOOD_KINDS if word in folded), None)
+
+
+def _derive_flood_zone(out: pd.DataFrame, source: SourceDefinition) -> Reasons:
+    given = _text(out["scenario"])
+    out["scenario"] = _map_distinct(given, flood_scenario)
+    unknown = _mask(given.notna()) & _mask(out["scenario"].isna())
+    kind_given = _text(out["kind"])
+    kind = _map_distinct(kind_given, _flood_kind)
+    bad_kind = _mask(kind_given.notna()) & _mask(kind.isna())
+    out["kind"] = kind.fillna("gefahrenflaeche")
+    scenarios = ", ".join(FLOOD_SCENARIOS)
+    return _first_reason(
+        _reason(out["source_object_id"].isna(), "Objektkennung fehlt"),
+        _reason(given.isna(), "Hochwasserszenario fehlt"),
+        _reason(
+            unknown,
+            lambda m: [
+                f"Hochwasserszenario '{v}' unbekannt (erwartet z. B. HQ10, HQ100, HQ200, "
+                f"HQextrem oder hohe/mittlere/niedrige Wahrscheinlichkeit; Ziel: {scenarios})"
+                for v in _quoted(given)(m)
+            ],
+        ),
+        _reason(
+            bad_kind,
+            lambda m: [
+                f"Art des Gebiets '{v}' unbekannt (erwartet: Gefahrenfläche, festgesetzt "
+                "oder vorläufig gesichert)"
+                for v in _quoted(kind_given)(m)
+            ],
+        ),
+    )
+
+
 def _cols(*specs: str | tuple[str, str]) -> tuple[Column, ...]:
     return tuple(Column(s) if isinstance(s, str) else Column(s[0], s[1]) for s in specs)
 
@@ -729,6 +833,18 @@ TARGETS: dict[str, Target] = {
             "SELECT 'SRID=25832;' || ST_AsText(ST_Envelope(ST_Extent(geom)::geometry)) "
             "FROM vacancy_aggregate WHERE dataset_version_id = {version}"
         ),
+    ),
+    # Hochwassergefahrenflächen (HWRM-RL) and Überschwemmungsgebiete (§ 76 WHG); the
+    # scenario is normalised (HQ 100, mittlere Wahrscheinlichkeit → HQ100), a layer holding
+    # one scenario only may set it with `constants: {scenario: HQ100}`
+    "flood_zone": Target(
+        table="flood_zone",
+        columns=_cols("source_object_id", "scenario", "kind", "name", "water_body", "depth_class"),
+        required_any=frozenset({"scenario"}),
+        geometry="multipolygon",
+        derive=_derive_flood_zone,
+        key=("source_object_id",),
+        ref_column="source_object_id",
     ),
 }
 

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, text
 from planungsdaten import __version__
 from planungsdaten.checksums import sha256_file
 from planungsdaten.db.queries import query
-from planungsdaten.packages import maps, report, styles, tables
+from planungsdaten.packages import flood, maps, report, styles, tables
 from planungsdaten.packages.area import ResolvedArea
 from planungsdaten.packages.indicators import Region, compute_indicators
 from planungsdaten.packages.layers import select_layers
@@ -32,6 +32,7 @@ from planungsdaten.packages.metadata import dcat_description, manifest
 from planungsdaten.packages.model import PackageLayer, ReportInput, SourceUse
 from planungsdaten.packages.request import OUTPUT_CRS, PackageRequest
 from planungsdaten.packages.themes import LAYERS, THEMES
+from planungsdaten.rasters.store import current_rasters
 
 SQL = "planungsdaten.packages"
 GPKG_NAME = "datenpaket.gpkg"
@@ -52,6 +53,7 @@ class BuildSpec:
     traffic_radius_m: float = 1000.0
     vacancy_min_count: int = 3
     public_url: str = "http://127.0.0.1:8000"
+    rasters_dir: Path | None = None  # where raster COGs are kept; None: no raster files
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def tables_of(themes: list[str]) -> list[str]:
         names += THEMES[theme].tables
     if "land_use" in themes or "buildings" in themes:
         names += ["grid_value", "parcel"]  # green space per resident, built-up share
+    if "flood" in themes:
+        names += ["building", "grid_value"]  # buildings and residents in flood zones
     return sorted(set(names))
 
 
@@ -118,6 +122,14 @@ def _notes(spec: BuildSpec, sources: list[SourceUse], layers: list[PackageLayer]
                 f"{spec.vacancy_min_count} Einträgen). Einzeldaten erhalten berechtigte "
                 "Mitarbeiterinnen und Mitarbeiter der Gemeinde mit einem Zugang."
             )
+    if "flood" in themes:
+        notes.append(
+            "Hochwasser: Die Überflutungsflächen (Ebene „ueberschwemmungsgebiete“) sind auf das "
+            "Gebiet zugeschnitten, je Szenario, Wassertiefenklasse und Art (Gefahrenfläche, "
+            "festgesetztes oder vorläufig gesichertes Überschwemmungsgebiet). Die Ebene "
+            "„gebaeude_hochwasser“ enthält die ganzen Gebäude, die eine Überflutungsfläche im "
+            "Gebiet berühren, mit den betroffenen Szenarien."
+        )
     loaded = {s.target_table for s in sources}
     for theme in themes:
         if not set(THEMES[theme].tables) & loaded:
@@ -199,6 +211,12 @@ def build_package(
     with snapshot.begin():
         # one snapshot: a harvest finishing meanwhile changes nothing in this package
         sources = current_sources(snapshot, themes)
+        # the open rasters (their COG files stay until two newer versions exist)
+        rasters = (
+            current_rasters(snapshot, spec.rasters_dir, access="open")
+            if "flood" in themes and spec.rasters_dir is not None
+            else []
+        )
         ags = spec.area.ags
         municipality_wkb = bytes(
             snapshot.execute(query("municipality_union", SQL), {"ags": ags}).scalar_one()
@@ -225,6 +243,7 @@ def build_package(
             sources=sources,
             traffic_radius_m=spec.traffic_radius_m,
             min_count=spec.vacancy_min_count,
+            rasters=rasters,
         )
         postgis = str(snapshot.execute(text("SELECT postgis_full_version()")).scalar_one())
     data_date = max((s.published_at for s in sources), default=dt.datetime(2000, 1, 1)).date()
@@ -244,6 +263,12 @@ def build_package(
             path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
             files[name] = path
 
+        package_rasters = []
+        if rasters:
+            progress(45, "Rasterdaten werden ausgeschnitten")
+            for raster, path in flood.clip_rasters(rasters, spec.area.geometry, work):
+                package_rasters.append(raster)
+                files[raster.name] = path
         if "gpkg" in request.formats:
             progress(50, "GeoPackage wird geschrieben")
             _write_gpkg(work / GPKG_NAME, layers, request.output_epsg, stamp)
@@ -271,7 +296,8 @@ def build_package(
             municipality=municipality_geometry,
             indicators=indicators,
             sources=sources,
-            notes=_notes(spec, sources, layers),
+            notes=_notes(spec, sources, layers) + flood.raster_notes(package_rasters),
+            rasters=package_rasters,
         )
         if {"html", "pdf"} & set(request.formats):
             progress(65, "Karten werden gezeichnet")

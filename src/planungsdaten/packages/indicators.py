@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import shapely
 from sqlalchemy import Connection
 
 from planungsdaten.db.queries import query
 from planungsdaten.formatting import format_date
+from planungsdaten.packages import flood
 from planungsdaten.packages.model import Indicator, SourceUse
+from planungsdaten.rasters.store import RasterLayer
 
 SQL = "planungsdaten.packages"
 
@@ -119,8 +122,11 @@ def region_values(
     themes: Sequence[str],
     restricted_ags: Sequence[str],
     traffic_radius_m: float,
+    loaded: frozenset[str] = frozenset(),
+    rasters: Sequence[RasterLayer] = (),
 ) -> tuple[Values, dict[str, Any]]:
-    """All indicator values of one region, plus details the methods quote (years, versions)."""
+    """All indicator values of one region, plus details the methods quote (years, versions).
+    `loaded` are the tables with current data (indicators of absent data are left out)."""
     params: dict[str, Any] = {"area": region.wkb}
     v: Values = {"flaeche_ha": region.area_m2 / 1e4}
     extra: dict[str, Any] = {}
@@ -181,6 +187,16 @@ def region_values(
         v["bebauungsplaene"] = float(row.n)
         v["bebauungsplaene_in_kraft"] = float(row.n_in_force)
         v["bebauungsplaene_flaeche_ha"] = float(row.in_force_m2) / 1e4
+    if "flood" in themes and "flood_zone" in loaded:
+        resolutions = {r[0]: r[1] for r in conn.execute(query("grid_resolutions", SQL))}
+        zones, extra["flood_grid_versions"] = flood.zone_values(
+            conn, region.wkb, region.area_m2, resolutions.get("einwohner")
+        )
+        v.update(zones)
+    if "flood" in themes:
+        v.update(flood.terrain_values(rasters, shapely.from_wkb(region.wkb)))
+        terrain = flood.terrain_layer(rasters)
+        extra["terrain_version"] = terrain.version_id if terrain else None
     return {k: (None if x is None else float(x)) for k, x in v.items()}, extra
 
 
@@ -483,7 +499,94 @@ def build_indicators(
         "Vereinigung der Geltungsbereiche der Pläne in Kraft, zugeschnitten.",
         2,
     )
+    _flood_indicators(add, sources, extra)
     return out
+
+
+def _flood_indicators(
+    add: Callable[..., None], sources: Sequence[SourceUse], extra: dict[str, Any]
+) -> None:
+    """Residents, buildings and area share in HQ100 and HQextrem zones; terrain."""
+    zones = _sources(sources, ["flood_zone"])
+    census = _sources(sources, ["grid_value"], extra.get("flood_grid_versions") or [])
+    residents = (
+        "; ".join(t for t in (zones[0], census[0]) if t != "keine Daten geladen"),
+        ", ".join(dict.fromkeys(d for d in (zones[1], census[1]) if d)),
+    )
+    buildings = _sources(sources, ["flood_zone", "building"])
+    for scenario, key in flood.INDICATOR_SCENARIOS:
+        label = flood.SCENARIOS[scenario][1]
+        add(
+            f"hochwasser_{key}_einwohner",
+            "flood",
+            f"Einwohner in {label}-Überflutungsflächen",
+            "EW",
+            residents,
+            "Einwohner der Zensus-Gitterzellen (feinstes geladenes Gitter, 100 m), jede Zelle "
+            f"gewichtet mit dem Anteil ihrer Fläche, der im Gebiet und in der {label}-"
+            "Überflutungsfläche liegt: Σ Einwohner × Fläche(Zelle ∩ Überflutungsfläche ∩ "
+            "Gebiet) ÷ Fläche(Zelle). Angenommen ist eine gleichmäßige Verteilung der Einwohner "
+            "in der Zelle; geheim gehaltene Zellen („–“) zählen mit 0.",
+            0,
+        )
+        add(
+            f"hochwasser_{key}_gebaeude",
+            "flood",
+            f"Gebäude in {label}-Überflutungsflächen",
+            "Anzahl",
+            buildings,
+            "Gebäudegrundrisse (ALKIS), die eine Überflutungsfläche des Szenarios innerhalb "
+            "des Gebiets schneiden oder berühren – auch wenn nur ein Teil des Gebäudes "
+            "betroffen ist. Gebäude am Gebietsrand zählen nur, wenn sie die Fläche im Gebiet "
+            "treffen (anders als bei „Gebäude“, das den inneren Punkt zählt).",
+            0,
+        )
+        add(
+            f"hochwasser_{key}_anteil",
+            "flood",
+            f"Anteil des Gebiets in {label}-Überflutungsflächen",
+            "%",
+            zones,
+            "Fläche der Vereinigung aller Flächen des Szenarios (Hochwassergefahrenflächen und "
+            "Überschwemmungsgebiete, Überlagerungen einfach gezählt) im Gebiet ÷ Fläche des "
+            "Gebiets × 100.",
+            1,
+        )
+    terrain_version = extra.get("terrain_version")
+    terrain = _sources(sources, ["raster"], [terrain_version] if terrain_version else [])
+    cells = (
+        "über die Zellen des Geländemodells, deren Mittelpunkt im Gebiet liegt; Zellen ohne "
+        "Wert (NoData) und Teile außerhalb des Modells bleiben unberücksichtigt."
+    )
+    add(
+        "gelaende_hoehe_mittel",
+        "flood",
+        "Mittlere Geländehöhe",
+        "m ü. NHN",
+        terrain,
+        f"Arithmetisches Mittel der Höhen {cells}",
+        1,
+    )
+    add(
+        "gelaende_hoehe_max",
+        "flood",
+        "Höchste Geländehöhe",
+        "m ü. NHN",
+        terrain,
+        f"Größte Höhe {cells}",
+        1,
+    )
+    add(
+        "gelaende_steil_anteil",
+        "flood",
+        f"Anteil steiler Flächen (Neigung über {flood.STEEP_PERCENT:.0f} %)",
+        "%",
+        terrain,
+        "Anteil der Zellen mit einer Neigung über "
+        f"{flood.STEEP_PERCENT:.0f} % (Höhenunterschied je Strecke, nach Horn aus den "
+        f"3 × 3 Nachbarzellen) {cells}",
+        1,
+    )
 
 
 def compute_indicators(
@@ -496,17 +599,21 @@ def compute_indicators(
     sources: Sequence[SourceUse],
     traffic_radius_m: float,
     min_count: int,
+    rasters: Sequence[RasterLayer] = (),
     progress: Callable[[str], None] = lambda step: None,
 ) -> list[Indicator]:
     """Indicators for the area and the municipality, side by side."""
     progress("Kennzahlen für das Gebiet")
-    area_values, extra = region_values(conn, area, themes, restricted_ags, traffic_radius_m)
+    loaded = frozenset(s.target_table for s in sources)
+    area_values, extra = region_values(
+        conn, area, themes, restricted_ags, traffic_radius_m, loaded, rasters
+    )
     if municipality.wkb == area.wkb:
         municipality_values = area_values
     else:
         progress("Kennzahlen für die Gemeinde")
         municipality_values, more = region_values(
-            conn, municipality, themes, restricted_ags, traffic_radius_m
+            conn, municipality, themes, restricted_ags, traffic_radius_m, loaded, rasters
         )
         groups = set(extra.get("land_use_groups", [])) | set(more.get("land_use_groups", []))
         for group in groups:  # a group missing in one region has no area there, not no data

@@ -11,6 +11,7 @@ import shapely
 from sqlalchemy import Connection
 
 from planungsdaten.db.queries import query
+from planungsdaten.packages.flood import label_zones
 from planungsdaten.packages.model import PackageLayer
 from planungsdaten.packages.themes import LAYERS
 
@@ -98,6 +99,9 @@ def select_layers(
             if restricted_ags:
                 data = frame(conn, "layer_leerstand", {**params, "ags": list(restricted_ags)})
                 layers.append(_layer(name, data))
+        elif name == "ueberschwemmungsgebiete":
+            data = frame(conn, f"layer_{name}", params)
+            layers.append(_layer(name, gpd.GeoDataFrame(label_zones(data), geometry="geometry")))
         elif name == "verkehrszaehlstellen":
             data = frame(conn, f"layer_{name}", {**params, "radius": traffic_radius_m})
             layers.append(_layer(name, data))

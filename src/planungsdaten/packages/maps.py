@@ -876,6 +876,61 @@ def _draw_plans(ax: Axes, frames: dict[str, gpd.GeoDataFrame], report: ReportInp
     return _Drawn("Rechtsstand", legend, caption, ("development_plan",))
 
 
+# flood scenarios from the least to the most likely (drawn in that order), German legend
+_FLOOD_SCENARIOS: tuple[tuple[str, str, str], ...] = (
+    ("HQextrem", "HQextrem – niedrige Wahrscheinlichkeit", "#c6dbef"),
+    ("HQ100", "HQ100 – mittlere Wahrscheinlichkeit", "#6baed6"),
+    ("HQhaeufig", "HQhäufig – hohe Wahrscheinlichkeit", "#2171b5"),
+)
+# affected buildings by the most likely scenario that reaches them
+_FLOOD_BUILDINGS: tuple[tuple[str, str, str], ...] = (
+    ("HQhaeufig", "Gebäude, betroffen ab HQhäufig", "#a50f15"),
+    ("HQ100", "Gebäude, betroffen ab HQ100", "#de2d26"),
+    ("HQextrem", "Gebäude, betroffen nur bei HQextrem", "#fc8d59"),
+)
+
+
+def _draw_flood(ax: Axes, frames: dict[str, gpd.GeoDataFrame], report: ReportInput) -> _Drawn:
+    legend: LegendEntries = []
+    tables = ["flood_zone"]
+    if "gebaeude" in frames:  # the unaffected buildings as a grey ground
+        _add_polygons(ax, frames["gebaeude"].geometry, "#bdbdbd", edgecolor="none", linewidth=0)
+        legend.append((_patch("#bdbdbd", edge="none"), "Gebäude"))
+        tables.append("building")
+    zones = frames.get("ueberschwemmungsgebiete")
+    parts = []
+    if zones is not None and "szenario" in zones:
+        for code, label, colour in _FLOOD_SCENARIOS:
+            mine = zones[zones["szenario"] == code]
+            if mine.empty:
+                continue
+            union = shapely.union_all(np.asarray(mine.geometry.values, dtype=object))
+            _add_polygons(
+                ax, gpd.GeoSeries([union]), colour, edgecolor="#2171b5", linewidth=0.5, alpha=0.85
+            )
+            hectares = format_number(union.area / 1e4, 1)
+            legend.append((_patch(colour, edge="#2171b5", alpha=0.85), f"{label} ({hectares} ha)"))
+    buildings = frames.get("gebaeude_hochwasser")
+    if buildings is not None and "szenario" in buildings:
+        tables.append("building")
+        for code, label, colour in _FLOOD_BUILDINGS:
+            mine = buildings[buildings["szenario"] == code]
+            if mine.empty:
+                continue
+            _add_polygons(ax, mine.geometry, colour, edgecolor="#67000d", linewidth=0.3, zorder=3)
+            legend.append((_patch(colour, edge="#67000d"), f"{label} ({len(mine)})"))
+        parts.append(
+            f"{_count(len(buildings), 'Gebäude berührt', 'Gebäude berühren')} eine "
+            "Überflutungsfläche im Gebiet; rot eingefärbt nach dem wahrscheinlichsten "
+            "Szenario, das sie erreicht."
+        )
+    caption = (
+        "Überflutungsflächen der Hochwassergefahrenkarten und Überschwemmungsgebiete nach "
+        "Szenario (häufiges, 100-jährliches und extremes Hochwasser), im Gebiet. " + " ".join(parts)
+    ).strip()
+    return _Drawn("Hochwasserszenario", legend, caption, tuple(dict.fromkeys(tables)))
+
+
 _OVERVIEW = _MapSpec("karte_uebersicht", "Übersicht", (), _draw_overview)
 
 _THEME_MAPS: tuple[_MapSpec, ...] = (
@@ -891,4 +946,10 @@ _THEME_MAPS: tuple[_MapSpec, ...] = (
     _MapSpec("karte_leerstand", "Leerstand", ("leerstand_aggregiert", "leerstand"), _draw_vacancy),
     _MapSpec("karte_verkehr", "Verkehrszählstellen", ("verkehrszaehlstellen",), _draw_traffic),
     _MapSpec("karte_bebauungsplaene", "Bebauungspläne", ("bebauungsplaene",), _draw_plans),
+    _MapSpec(
+        "karte_hochwasser",
+        "Hochwassergefahren",
+        ("ueberschwemmungsgebiete", "gebaeude_hochwasser"),
+        _draw_flood,
+    ),
 )

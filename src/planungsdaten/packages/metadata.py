@@ -20,6 +20,7 @@ MEDIA_TYPES = {
     ".json": "https://www.iana.org/assignments/media-types/application/json",
     ".geojson": "https://www.iana.org/assignments/media-types/application/geo+json",
     ".txt": "https://www.iana.org/assignments/media-types/text/plain",
+    ".tif": "https://www.iana.org/assignments/media-types/image/tiff",
 }
 FILE_TYPES = {
     ".gpkg": "GPKG",
@@ -31,6 +32,7 @@ FILE_TYPES = {
     ".json": "JSON",
     ".geojson": "GEOJSON",
     ".txt": "TXT",
+    ".tif": "TIFF",
 }
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",

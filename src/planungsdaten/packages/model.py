@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 from shapely.geometry.base import BaseGeometry
@@ -55,6 +56,19 @@ class PackageLayer:
 
 
 @dataclass(frozen=True)
+class PackageRaster:
+    """A raster file of the package: a COG cut to the area, and what the report says of it."""
+
+    name: str  # path in the package, e.g. raster/gelaende.tif
+    layer: str
+    title: str
+    bands: list[dict[str, Any]]
+    resolution_m: float
+    source_id: str
+    version_id: int
+
+
+@dataclass(frozen=True)
 class ReportInput:
     """Everything the report shows; all geometries in EPSG:25832."""
 
@@ -71,3 +85,4 @@ class ReportInput:
     indicators: list[Indicator]
     sources: list[SourceUse]
     notes: list[str] = field(default_factory=list)
+    rasters: list[PackageRaster] = field(default_factory=list)

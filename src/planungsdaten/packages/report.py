@@ -58,6 +58,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 INDICATOR_COLUMNS = ("Indikator", "Einheit", "Gebiet", "Gemeinde", "Quelle", "Stand")
 SOURCE_COLUMNS = ("Titel", "Herausgeber", "Version", "Veröffentlicht", "Objekte")
 LAYER_COLUMNS = ("Ebene", "GeoPackage-Layer", "Objekte", "Zugang")
+RASTER_COLUMNS = ("Raster", "Datei", "Zellgröße", "Inhalt")
 
 
 # --- what both renderers show ---------------------------------------------------------------
@@ -109,6 +110,16 @@ class LayerRow:
 
 
 @dataclass(frozen=True)
+class RasterRow:
+    """A raster file of the package as listed in the report."""
+
+    title: str
+    name: str
+    resolution: str
+    bands: str
+
+
+@dataclass(frozen=True)
 class MapFigure:
     """A map as the report shows it: numbered, with alt text and the PNG as base64."""
 
@@ -142,6 +153,7 @@ class ReportContent:
     notes: list[str]
     methods: list[tuple[str, str]]
     layers: list[LayerRow]
+    rasters: list[RasterRow]
 
 
 def report_content(report: ReportInput, maps: list[MapImage]) -> ReportContent:
@@ -186,6 +198,19 @@ def report_content(report: ReportInput, maps: list[MapImage]) -> ReportContent:
         layers=[
             LayerRow(layer.title, layer.name, format_number(len(layer.frame), 0), layer.restricted)
             for layer in report.layers
+        ],
+        rasters=[
+            RasterRow(
+                title=raster.title,
+                name=raster.name,
+                resolution=f"{format_number(raster.resolution_m, 0)} m",
+                bands="; ".join(
+                    f"{band.get('description') or band.get('name')}"
+                    + (f" ({band['unit']})" if band.get("unit") else "")
+                    for band in raster.bands
+                ),
+            )
+            for raster in report.rasters
         ],
     )
 
@@ -596,7 +621,18 @@ def _package(content: ReportContent, styles: _Styles) -> list[Flowable]:
         for layer in content.layers
     ]
     widths = [c * cm for c in (6.2, 5.0, 2.3, 3.5)]
-    return [
+    flowables: list[Flowable] = [
         _p("Die Ebenen liegen in der GeoPackage-Datei des Pakets.", styles.body),
         _table(LAYER_COLUMNS, rows, widths, styles, right=(2,)),
     ]
+    if content.rasters:
+        raster_rows = [[r.title, r.name, r.resolution, r.bands] for r in content.rasters]
+        flowables += [
+            _p(
+                "Rasterdaten liegen als Cloud-Optimized GeoTIFF (EPSG:25832), auf das Gebiet "
+                "zugeschnitten, im Ordner „raster“.",
+                styles.body,
+            ),
+            _table(RASTER_COLUMNS, raster_rows, [c * cm for c in (5.0, 4.5, 2.3, 5.2)], styles),
+        ]
+    return flowables

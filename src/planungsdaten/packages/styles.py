@@ -424,7 +424,15 @@ BASE_SYMBOLS: dict[str, Symbol] = {
         Fill((128, 0, 128, 30), (128, 0, 128, 255), 0.5),
         Fill((128, 0, 128, 255), (128, 0, 128, 255), 0.26, outline_style="no", brush="b_diagonal"),
     ),
+    "ueberschwemmungsgebiete": (Fill((107, 174, 214, 150), (33, 113, 181, 255), 0.2),),
+    "gebaeude_hochwasser": (Fill((252, 141, 89, 255), (110, 40, 20, 255), 0.2),),
 }
+# flood scenarios, most frequent first: the more likely, the darker the blue
+FLOOD_SCENARIO_COLOURS: tuple[tuple[str, str, RGBA], ...] = (
+    ("HQhaeufig", "HQhäufig – hohe Wahrscheinlichkeit", (8, 81, 156, 170)),
+    ("HQ100", "HQ100 – mittlere Wahrscheinlichkeit", (66, 146, 198, 150)),
+    ("HQextrem", "HQextrem – niedrige Wahrscheinlichkeit", (158, 202, 225, 140)),
+)
 
 
 def _polygons(fill: RGBA, outline: RGBA = GREY_OUTLINE, width: float = 0.15) -> Symbol:
@@ -572,6 +580,33 @@ def _bebauungsplaene(columns: frozenset[str]) -> Style:
     return _single(BASE_SYMBOLS["bebauungsplaene"]), label
 
 
+def _ueberschwemmungsgebiete(columns: frozenset[str]) -> Style:
+    """Flood zones by scenario, see-through so that the less likely ones show beneath."""
+    if "szenario" not in columns:
+        return _single(BASE_SYMBOLS["ueberschwemmungsgebiete"]), None
+    outline = (33, 113, 181, 255)
+    categories = [
+        (code, label, _polygons(colour, outline, 0.2))
+        for code, label, colour in FLOOD_SCENARIO_COLOURS
+    ]
+    other = ("sonstiges Szenario", BASE_SYMBOLS["ueberschwemmungsgebiete"])
+    return _categorized("szenario", categories, other), None
+
+
+def _gebaeude_hochwasser(columns: frozenset[str]) -> Style:
+    """Affected buildings by the most frequent scenario that reaches them: red to orange."""
+    if "szenario" not in columns:
+        return _single(BASE_SYMBOLS["gebaeude_hochwasser"]), None
+    edge = (110, 40, 20, 255)
+    categories = [
+        ("HQhaeufig", "betroffen ab HQhäufig", _polygons((165, 15, 21, 255), edge, 0.2)),
+        ("HQ100", "betroffen ab HQ100", _polygons((222, 45, 38, 255), edge, 0.2)),
+        ("HQextrem", "betroffen nur bei HQextrem", _polygons((252, 141, 89, 255), edge, 0.2)),
+    ]
+    other = ("ohne Angabe", BASE_SYMBOLS["gebaeude_hochwasser"])
+    return _categorized("szenario", categories, other), None
+
+
 def _simple(layer: str) -> Callable[[frozenset[str]], Style]:
     """A style of one symbol, no labels."""
     return lambda columns: (_single(BASE_SYMBOLS[layer]), None)
@@ -589,6 +624,8 @@ STYLES: dict[str, Callable[[frozenset[str]], Style]] = {
     "leerstand": _leerstand,
     "verkehrszaehlstellen": _verkehrszaehlstellen,
     "bebauungsplaene": _bebauungsplaene,
+    "ueberschwemmungsgebiete": _ueberschwemmungsgebiete,
+    "gebaeude_hochwasser": _gebaeude_hochwasser,
 }
 
 

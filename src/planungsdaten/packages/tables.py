@@ -245,8 +245,11 @@ def _unique[T](values: Iterable[T]) -> list[T]:
     return list(dict.fromkeys(values))
 
 
-def _layer_label(layer: str) -> str:
-    """'Flurstücke [flurstuecke]': the title a planner reads and the table name in QGIS."""
+def _layer_label(layer: str, table: str = "") -> str:
+    """'Flurstücke [flurstuecke]': the title a planner reads and the table name in QGIS;
+    a raster by its file in the package."""
+    if table == "raster":
+        return f"Raster {layer} [raster/{layer}.tif]"
     info = LAYERS.get(layer)
     return f"{info.title} [{layer}]" if info else layer
 
@@ -273,8 +276,10 @@ def _source_block(number: int, uses: Sequence[SourceUse]) -> list[str]:
         lines.append(f"   Namensnennung (bitte genau so angeben): {attribution}")
     dates = sorted({_local_date(use.published_at) for use in uses})
     lines.append("   Stand: " + ", ".join(format_date(day) for day in dates))
-    layers = _unique(use.layer for use in uses)
-    lines.append("   Ebenen im Paket: " + ", ".join(_layer_label(layer) for layer in layers))
+    layers = _unique((use.layer, use.target_table) for use in uses)
+    lines.append(
+        "   Ebenen im Paket: " + ", ".join(_layer_label(layer, table) for layer, table in layers)
+    )
     versions = sorted({use.version_id for use in uses})
     label = "Version im Datenbestand" if len(versions) == 1 else "Versionen im Datenbestand"
     lines.append(f"   {label}: " + ", ".join(str(version) for version in versions))

@@ -24,6 +24,9 @@ THEMES: dict[str, Theme] = {
         Theme("vacancy", "Leerstand", ("vacancy",)),
         Theme("traffic", "Verkehr (Zählstellen)", ("traffic_count",)),
         Theme("development_plans", "Bebauungspläne (XPlanung)", ("development_plan",)),
+        # rasters (terrain, water depth) are no table: their versions are registered as
+        # target "raster"
+        Theme("flood", "Hochwasser und Gelände", ("flood_zone", "raster")),
     )
 }
 
@@ -54,5 +57,14 @@ LAYERS: dict[str, LayerInfo] = {
         LayerInfo("leerstand", "Leerstandskataster (Einzeldaten)", "vacancy", "Point", True),
         LayerInfo("verkehrszaehlstellen", "Verkehrszählstellen", "traffic", "Point"),
         LayerInfo("bebauungsplaene", "Bebauungspläne", "development_plans", "MultiPolygon"),
+        LayerInfo(
+            "ueberschwemmungsgebiete",
+            "Hochwassergefahrenflächen und Überschwemmungsgebiete",
+            "flood",
+            "MultiPolygon",
+        ),
+        LayerInfo(
+            "gebaeude_hochwasser", "Gebäude in Hochwassergefahrenflächen", "flood", "MultiPolygon"
+        ),
     )
 }

@@ -64,6 +64,7 @@ class Worker:
             traffic_radius_m=settings.package.traffic_radius_m,
             vacancy_min_count=settings.harvest.vacancy_min_count,
             public_url=settings.app.public_url,
+            rasters_dir=settings.rasters_dir,
         )
 
         def progress(percent: int, step: str) -> None:

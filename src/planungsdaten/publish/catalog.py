@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,9 @@ from planungsdaten.db.queries import query
 from planungsdaten.errors import NotFoundError
 from planungsdaten.formatting import format_number
 from planungsdaten.licences import licence_page
+from planungsdaten.publish.coverages import raster_description, raster_keywords
 from planungsdaten.publish.ogc_config import COLLECTIONS, HVD, CollectionSpec
+from planungsdaten.rasters.store import MEDIA_TYPE, RasterLayer, crs84_bounds, current_rasters
 from planungsdaten.settings import CatalogSettings
 from planungsdaten.templating import environment
 
@@ -36,6 +39,8 @@ VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 EU = "http://publications.europa.eu/resource/authority/"
 HVD_LEGISLATION = URIRef("http://data.europa.eu/eli/reg_impl/2023/138/oj")
 OGC_API_FEATURES = URIRef("http://www.opengis.net/spec/ogcapi-features-1/1.0")
+OGC_API_COVERAGES = URIRef("http://www.opengis.net/spec/ogcapi-coverages-1/1.0")
+OGC_COG = URIRef("http://www.opengis.net/doc/IS/COG/1.0")
 LANGUAGE = URIRef(EU + "language/DEU")
 PUBLIC_ACCESS = URIRef(EU + "access-right/PUBLIC")
 # harvests follow the sources, which change when their publishers update them
@@ -77,6 +82,8 @@ DOWNLOADS = (
     Download("geojson", "GeoJSON", "GEOJSON", "application/geo+json"),
     Download("csv", "CSV", "CSV", "text/csv"),
 )
+# a raster's file: the stored COG (IANA registers image/tiff; the profile is in the title)
+COG_DOWNLOAD = Download("tif", "Cloud-Optimized GeoTIFF", "GEOTIFF", "image/tiff")
 
 
 class DatasetNotPublishedError(NotFoundError):
@@ -109,6 +116,7 @@ class PublishedDataset:
     feature_count: int
     published_at: datetime | None
     bbox: tuple[float, float, float, float]
+    raster: RasterLayer | None = None  # a raster layer: COG and OGC API Coverages
 
     @property
     def licence(self) -> str:
@@ -173,6 +181,12 @@ class CatalogUrls:
     def download(self, collection_id: str, suffix: str) -> str:
         return f"{self.public_url}/downloads/{collection_id}.{suffix}"
 
+    def raster_download(self, layer: str) -> str:
+        return f"{self.public_url}/downloads/rasters/{layer}.tif"
+
+    def coverage(self, layer: str) -> str:
+        return f"{self.public_url}/ogc/collections/{layer}/coverage"
+
 
 def published_datasets(conn: Connection) -> list[PublishedDataset]:
     """The open datasets with a current version that /ogc serves, in table order."""
@@ -192,6 +206,42 @@ def published_datasets(conn: Connection) -> list[PublishedDataset]:
             )
         )
     return datasets
+
+
+def published_rasters(conn: Connection) -> list[PublishedDataset]:
+    """The open raster layers with a current version (OGC API Coverages), by layer."""
+    datasets = []
+    # the files' location does not matter here: the catalogue links to their URLs
+    for raster in current_rasters(conn, Path(), access="open"):
+        datasets.append(
+            PublishedDataset(
+                spec=CollectionSpec(
+                    collection_id=raster.layer,
+                    title=raster.title,
+                    description=raster_description(raster),
+                    keywords=tuple(raster_keywords(raster)),
+                    id_field="",
+                    table="",
+                    hvd_category=raster.hvd_category,
+                    themes=("REGI", "ENVI"),
+                ),
+                licences=(raster.licence,),
+                attributions=(raster.attribution,),
+                feature_count=raster.width * raster.height,
+                published_at=raster.published_at,
+                bbox=crs84_bounds(raster.footprint),
+                raster=raster,
+            )
+        )
+    return datasets
+
+
+def catalogue_datasets(conn: Connection) -> list[PublishedDataset]:
+    """Everything the catalogue lists: the open datasets of /ogc, then the open rasters (a
+    raster whose layer name a vector collection already uses is not served, so not listed)."""
+    datasets = published_datasets(conn)
+    taken = {d.spec.collection_id for d in datasets}
+    return datasets + [r for r in published_rasters(conn) if r.spec.collection_id not in taken]
 
 
 def find_dataset(datasets: Iterable[PublishedDataset], collection_id: str) -> PublishedDataset:
@@ -331,10 +381,74 @@ class _Builder:
             )
         if spec.hvd_category is not None:
             self.hvd(node, spec.hvd_category)
-        for download in DOWNLOADS:
-            self.add(node, (DCAT.distribution, self.download(dataset, download)))
-        self.add(node, (DCAT.distribution, self.api_distribution(dataset)))
+        if dataset.raster is not None:
+            self.add(node, (DCAT.spatialResolutionInMeters, _metres(dataset.raster)))
+            self.add(node, (DCAT.distribution, self.raster_file(dataset, dataset.raster)))
+            self.add(node, (DCAT.distribution, self.coverage_api(dataset, dataset.raster)))
+        else:
+            for download in DOWNLOADS:
+                self.add(node, (DCAT.distribution, self.download(dataset, download)))
+            self.add(node, (DCAT.distribution, self.api_distribution(dataset)))
         self.add(self.service, (DCAT.servesDataset, node))
+        return node
+
+    def raster_file(self, dataset: PublishedDataset, raster: RasterLayer) -> URIRef:
+        """The stored COG as a download (byte ranges: clients read only the part they need)."""
+        url = URIRef(self.urls.raster_download(raster.layer))
+        node = URIRef(f"{self.urls.dataset(raster.layer)}#cog")
+        file_type, media_type = self.media(COG_DOWNLOAD)
+        self.distribution_common(node, dataset)
+        self.add(
+            node,
+            (DCTERMS.title, self.de(f"{raster.title} als Cloud-Optimized GeoTIFF (Gesamtdatei)")),
+            (
+                DCTERMS.description,
+                self.de(
+                    f"Cloud-Optimized GeoTIFF ({MEDIA_TYPE}) in EPSG:25832, gekachelt und "
+                    "komprimiert, mit Übersichten; Ausschnitte lassen sich über HTTP-Range-"
+                    "Anfragen direkt lesen (z. B. GDAL /vsicurl/, QGIS)."
+                ),
+            ),
+            (DCAT.accessURL, url),
+            (DCAT.downloadURL, url),
+            (DCTERMS.format, file_type),
+            (DCAT.mediaType, media_type),
+            (DCAT.byteSize, RdfLiteral(raster.size_bytes, datatype=XSD.nonNegativeInteger)),
+            (DCAT.spatialResolutionInMeters, _metres(raster)),
+            (DCTERMS.conformsTo, self.named_standard(OGC_COG, "OGC Cloud Optimized GeoTIFF")),
+        )
+        return node
+
+    def coverage_api(self, dataset: PublishedDataset, raster: RasterLayer) -> URIRef:
+        """The raster through OGC API Coverages (subsets by bbox, GeoTIFF or CoverageJSON)."""
+        node = URIRef(f"{self.urls.dataset(raster.layer)}#api")
+        file_type, media_type = self.media(COG_DOWNLOAD)
+        self.distribution_common(node, dataset)
+        self.add(
+            node,
+            (DCTERMS.title, self.de(f"{raster.title} über OGC API Coverages")),
+            (
+                DCTERMS.description,
+                self.de(
+                    "Ausschnitte des Rasters nach bbox oder subset, als GeoTIFF (f=GTiff) oder "
+                    "CoverageJSON (f=json); Koordinaten der bbox in CRS84 oder mit bbox-crs."
+                ),
+            ),
+            (DCAT.accessURL, URIRef(self.urls.coverage(raster.layer))),
+            (DCAT.accessService, self.service),
+            (
+                DCTERMS.conformsTo,
+                self.named_standard(OGC_API_COVERAGES, "OGC API - Coverages - Part 1: Core"),
+            ),
+            (DCTERMS.format, file_type),
+            (DCAT.mediaType, media_type),
+            (DCAT.spatialResolutionInMeters, _metres(raster)),
+        )
+        return node
+
+    def named_standard(self, uri: URIRef, title: str) -> URIRef:
+        node = self.typed(str(uri), DCTERMS.Standard)
+        self.add(node, (DCTERMS.title, RdfLiteral(title, lang="en")))
         return node
 
     def bbox(self, dataset_uri: str, bbox: tuple[float, float, float, float]) -> URIRef:
@@ -460,6 +574,15 @@ class _Builder:
             (DCAT.keyword, self.de("OGC API Features")),
             (DCAT.keyword, self.de("Geodaten")),
         )
+        if any(d.raster is not None for d in datasets):
+            self.add(
+                node,
+                (
+                    DCTERMS.conformsTo,
+                    self.named_standard(OGC_API_COVERAGES, "OGC API - Coverages - Part 1: Core"),
+                ),
+                (DCAT.keyword, self.de("OGC API Coverages")),
+            )
         licences = {d.licence for d in datasets}
         if len(licences) == 1:
             self.add(node, (DCTERMS.license, self.licence(licences.pop())))
@@ -629,12 +752,46 @@ def _licence_view(uri: str) -> dict[str, str]:
     return {"uri": uri, "title": title, "href": href}
 
 
+def _metres(raster: RasterLayer) -> RdfLiteral:
+    return RdfLiteral(f"{raster.resolution_m:g}", datatype=XSD.decimal)
+
+
+def dataset_links(dataset: PublishedDataset, urls: CatalogUrls) -> dict[str, Any]:
+    """The links of a dataset for HTML pages: its downloads, API and what the API offers."""
+    cid = dataset.spec.collection_id
+    if dataset.raster is not None:
+        return {
+            "downloads": [
+                {
+                    "label": COG_DOWNLOAD.label,
+                    "href": urls.raster_download(cid),
+                    "media_type": MEDIA_TYPE,
+                }
+            ],
+            "api_label": "OGC API Coverages",
+            "items_url": urls.coverage(cid),
+            "items_label": "Ausschnitte des Rasters abfragen",
+            "count_label": "Anzahl Rasterzellen",
+        }
+    return {
+        "downloads": [
+            {"label": d.label, "href": urls.download(cid, d.suffix), "media_type": d.media_type}
+            for d in DOWNLOADS
+        ],
+        "api_label": "OGC API Features",
+        "items_url": f"{urls.collection(cid)}/items",
+        "items_label": "Objekte der Sammlung abfragen",
+        "count_label": "Anzahl Objekte",
+    }
+
+
 def _dataset_view(dataset: PublishedDataset, urls: CatalogUrls) -> dict[str, Any]:
     spec = dataset.spec
     cid = spec.collection_id
     category = spec.hvd_category
     west, south, east, north = dataset.bbox
     return {
+        **dataset_links(dataset, urls),
         "id": cid,
         "title": spec.title,
         "description": spec.description,
@@ -648,11 +805,6 @@ def _dataset_view(dataset: PublishedDataset, urls: CatalogUrls) -> dict[str, Any
         "bbox": ", ".join(format_number(v, 4) for v in (west, south, east, north)),
         "hvd_category": HVD_CATEGORY_LABELS.get(category, category) if category else None,
         "collection": urls.collection(cid),
-        "items_url": f"{urls.collection(cid)}/items",
-        "downloads": [
-            {"label": d.label, "href": urls.download(cid, d.suffix), "media_type": d.media_type}
-            for d in DOWNLOADS
-        ],
         "records": [
             {"label": label, "href": f"{urls.dataset(cid)}?f={fmt}", "media_type": media}
             for fmt, label, media in (

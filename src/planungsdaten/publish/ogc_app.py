@@ -8,6 +8,7 @@ catalogue, so the routes are rebuilt around an `API` instance made from that dic
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from http import HTTPStatus
@@ -17,16 +18,36 @@ from urllib.parse import urlencode
 
 import pygeoapi
 import pygeoapi.api as core_api
+import pygeoapi.api.coverages as coverages_api
 import pygeoapi.api.itemtypes as itemtypes_api
+import pygeoapi.l10n
 from pygeoapi.api import API, APIRequest, apply_gzip
+from pygeoapi.formats import F_HTML, F_JSON
 from pygeoapi.openapi import get_oas
+from pygeoapi.util import render_j2_template
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from planungsdaten.publish import features
+from planungsdaten.publish.coverages import (
+    COVERAGES_KEY,
+    DEFAULT_MAX_CELLS,
+    LIMIT_KEY,
+    CoverageFacts,
+    CoverageRequestError,
+    describe_bands,
+    page_data,
+    plan_coverage,
+)
 from planungsdaten.publish.ogc_config import PROPERTIES_KEY, TIMELESS_KEY
 from planungsdaten.publish.tiles import tile_routes
 
@@ -77,8 +98,18 @@ def datetime_problem(value: str) -> str | None:
 
 def without_parameter(request: Request, name: str) -> Request:
     """The same request without one query parameter."""
-    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != name])
-    scope = {**request.scope, "query_string": query.encode("latin-1")}
+    return with_parameters(
+        request, [(k, v) for k, v in request.query_params.multi_items() if k != name]
+    )
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def with_parameters(request: Request, params: list[tuple[str, str]]) -> Request:
+    """The same request with these query parameters instead of its own."""
+    scope = {**request.scope, "query_string": urlencode(params).encode("latin-1")}
     return Request(scope, request.receive)
 
 
@@ -108,6 +139,14 @@ def create_ogc_app(config: dict[str, Any]) -> Starlette:
     config = dict(config)
     properties: dict[str, list[str]] = config.pop(PROPERTIES_KEY, {})
     timeless = set(config.pop(TIMELESS_KEY, []))
+    rasters = {
+        cid: CoverageFacts.from_config(cid, data)
+        for cid, data in config.pop(COVERAGES_KEY, {}).items()
+    }
+    max_cells = int(config.pop(LIMIT_KEY, DEFAULT_MAX_CELLS))
+    # pygeoapi keeps its translated configuration per locale for the whole process: pages
+    # of a new configuration (a reload after a harvest) must not render from the old one
+    getattr(pygeoapi.l10n, "_cfg_cache", {}).clear()
     openapi = advertise_limits(get_oas(config), config["server"].get("limits", {}))
     api = API(config, openapi)
 
@@ -156,9 +195,17 @@ def create_ogc_app(config: dict[str, Any]) -> Starlette:
         )
 
     async def schema(request: Request) -> Response:
-        return await execute(
-            request, core_api.get_collection_schema, request.path_params["collection_id"]
-        )
+        collection = request.path_params["collection_id"]
+        response = await execute(request, core_api.get_collection_schema, collection)
+        facts = rasters.get(collection)
+        if facts is None or response.status_code != HTTPStatus.OK:
+            return response
+        if not response.headers.get("content-type", "").startswith("application/schema+json"):
+            return response
+        # pygeoapi names a GeoTIFF's bands only by number: add what the definition says
+        body = describe_bands(json.loads(bytes(response.body)), facts.bands)
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(json.dumps(body, ensure_ascii=False), headers=headers)
 
     async def items(request: Request) -> Response:
         # GET with query parameters, or POST with a CQL2 JSON filter in the body
@@ -199,6 +246,48 @@ def create_ogc_app(config: dict[str, Any]) -> Starlette:
             geojson=True,
         )
 
+    async def coverage(request: Request) -> Response:
+        # requests are checked before pygeoapi's rasterio provider reads cells (coverages.py)
+        collection = request.path_params["collection_id"]
+        facts = rasters.get(collection)
+        if facts is None:  # no raster of ours: pygeoapi's answer (404, not a coverage, …)
+            return await execute(
+                request, coverages_api.get_collection_coverage, collection, validate=False
+            )
+        # pygeoapi's own choice of format; probed on a copy, as reading the request would
+        # consume the body that `execute` reads again
+        probe = await APIRequest.from_starlette(Request(request.scope, _no_body), api.locales)
+        output = probe.format or F_JSON
+        if output == F_HTML:
+            data = page_data(facts, api.config["resources"][collection], api.get_collections_url())
+            page = render_j2_template(
+                api.tpl_config,
+                api.get_dataset_templates(collection),
+                "collections/coverage/index.html",
+                data,
+                api.default_locale,
+            )
+            return HTMLResponse(page)
+        try:
+            plan = plan_coverage(request.query_params.multi_items(), facts, output, max_cells)
+        except CoverageRequestError as e:
+            return JSONResponse(
+                {"code": "InvalidParameterValue", "description": str(e)}, status_code=400
+            )
+        if plan.whole_file:  # the stored COG itself: streamed, with byte ranges
+            return FileResponse(
+                facts.path,
+                media_type="image/tiff",
+                filename=f"{collection}.tif",
+                headers={"ETag": f'"{facts.sha256}"', "Cache-Control": "public, no-cache"},
+            )
+        return await execute(
+            with_parameters(request, plan.params),
+            coverages_api.get_collection_coverage,
+            collection,
+            validate=False,
+        )
+
     routes = [
         *tile_routes(execute),
         Route("/", landing_page),
@@ -210,6 +299,7 @@ def create_ogc_app(config: dict[str, Any]) -> Starlette:
         Route("/collections/{collection_id}/schema", schema),
         Route("/collections/{collection_id}/items", items, methods=["GET", "POST"]),
         Route("/collections/{collection_id}/items/{item_id}", item),
+        Route("/collections/{collection_id}/coverage", coverage),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="ogc-static"),
     ]
     app = Starlette(routes=routes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,17 @@ from sqlalchemy.engine import make_url
 
 from planungsdaten.db.queries import query
 from planungsdaten.licences import licence_page
+from planungsdaten.publish.coverages import (
+    COVERAGES_KEY,
+    DEFAULT_MAX_CELLS,
+    LIMIT_KEY,
+    coverage_facts,
+    coverage_resource,
+)
 from planungsdaten.publish.provider import json_type
+from planungsdaten.rasters.store import current_rasters
+
+log = logging.getLogger(__name__)
 
 STORAGE_CRS = "http://www.opengis.net/def/crs/EPSG/0/25832"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -212,6 +223,20 @@ COLLECTIONS: dict[str, CollectionSpec] = {
         table="vacancy_aggregate",
         themes=("REGI", "SOCI"),
     ),
+    "flood_zone": CollectionSpec(
+        collection_id="flood_zones",
+        title="Hochwassergefahrenflächen und Überschwemmungsgebiete",
+        description=(
+            "Überflutungsflächen der Hochwassergefahrenkarten (EU-Hochwasserrisikomanagement"
+            "richtlinie) je Szenario – HQhaeufig, HQ100, HQextrem – mit Gewässer und "
+            "Wassertiefenklasse, sowie festgesetzte und vorläufig gesicherte "
+            "Überschwemmungsgebiete (Feld `kind`)."
+        ),
+        keywords=("Hochwasser", "Überschwemmungsgebiet", "HQ100", "Hochwassergefahrenkarte"),
+        id_field="source_object_id",
+        table="flood_zone",
+        themes=("ENVI", "REGI"),
+    ),
 }
 
 
@@ -322,9 +347,16 @@ def load_base(ogc_dir: Path) -> dict[str, Any]:
 
 
 def build_config(
-    engine: Engine, base: dict[str, Any], public_url: str, database_url: str
+    engine: Engine,
+    base: dict[str, Any],
+    public_url: str,
+    database_url: str,
+    *,
+    rasters_dir: Path | None = None,
+    max_coverage_cells: int = DEFAULT_MAX_CELLS,
 ) -> dict[str, Any]:
-    """Full pygeoapi configuration: `base` plus one collection per open current dataset."""
+    """Full pygeoapi configuration: `base` plus one collection per open current dataset
+    (and, given `rasters_dir`, one coverage collection per open current raster)."""
     config = copy.deepcopy(base)
     config["server"]["url"] = f"{public_url}/ogc"
     config["server"]["templates"] = {"path": str(TEMPLATES_DIR)}
@@ -363,7 +395,18 @@ def build_config(
                     resources[spec.collection_id]["providers"].append(
                         _tile_provider(spec, spec.tiles, row, connection, types, list(versions))
                     )
+        coverages: dict[str, Any] = {}
+        for raster in current_rasters(conn, rasters_dir, access="open") if rasters_dir else []:
+            if raster.layer in resources:
+                log.warning("raster %s: collection id taken by a vector dataset", raster.layer)
+            elif not raster.path.is_file():
+                log.error("raster %s: file %s missing, not published", raster.layer, raster.path)
+            else:
+                resources[raster.layer] = coverage_resource(raster, public_url)
+                coverages[raster.layer] = coverage_facts(raster).as_config()
     config["resources"] = resources
+    config[COVERAGES_KEY] = coverages
+    config[LIMIT_KEY] = max_coverage_cells
     config[PROPERTIES_KEY] = properties
     config[TIMELESS_KEY] = sorted(
         s.collection_id for s in COLLECTIONS.values() if s.time_field is None

@@ -1,0 +1,1 @@
+"""Raster sources: conversion to Cloud-Optimized GeoTIFF, storage and lookup."""
