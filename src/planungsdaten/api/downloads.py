@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from planungsdaten.api.deps import PrimaryConnection
 from planungsdaten.publish.downloads import (
     FORMATS,
-    DownloadFile,
     DownloadNotFoundError,
     current_download,
     current_file,
@@ -71,12 +70,13 @@ def list_downloads(request: Request, conn: PrimaryConnection) -> list[Download]:
     return listed
 
 
-def _not_modified(request: Request, file: DownloadFile) -> bool:
-    """RFC 9110 conditional GET/HEAD: If-None-Match wins over If-Modified-Since."""
+def not_modified(request: Request, sha256: str, modified_at: datetime) -> bool:
+    """RFC 9110 conditional GET/HEAD of a file with ETag `"<sha256>"`: If-None-Match wins
+    over If-Modified-Since."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
         tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or f'"{file.sha256}"' in tags
+        return "*" in tags or f'"{sha256}"' in tags
     if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since:
         try:
@@ -85,7 +85,7 @@ def _not_modified(request: Request, file: DownloadFile) -> bool:
             return False
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        return file.generated_at <= since
+        return modified_at.replace(microsecond=0) <= since
     return False
 
 
@@ -124,7 +124,7 @@ def download(file_name: str, request: Request) -> Response:
         "Last-Modified": format_datetime(file.generated_at, usegmt=True),
         "Cache-Control": "public, no-cache",
     }
-    if _not_modified(request, file):
+    if not_modified(request, file.sha256, file.generated_at):
         return Response(status_code=304, headers=headers)
     return FileResponse(
         path,

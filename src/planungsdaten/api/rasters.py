@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from planungsdaten.api.deps import ReadConnection
+from planungsdaten.api.downloads import not_modified
 from planungsdaten.errors import NotFoundError
 from planungsdaten.rasters.store import MEDIA_TYPE, RasterLayer, current_rasters
 from planungsdaten.settings import Settings
@@ -66,24 +67,6 @@ def list_rasters(request: Request, conn: ReadConnection) -> list[RasterDownload]
     ]
 
 
-def _not_modified(request: Request, raster: RasterLayer) -> bool:
-    """RFC 9110 conditional GET/HEAD: If-None-Match wins over If-Modified-Since."""
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or f'"{raster.sha256}"' in tags
-    if_modified_since = request.headers.get("if-modified-since")
-    if if_modified_since:
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError):
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return raster.published_at.replace(microsecond=0) <= since
-    return False
-
-
 @router.get(
     "/{file_name}",
     response_class=FileResponse,
@@ -112,7 +95,7 @@ def download_raster(file_name: str, request: Request, conn: ReadConnection) -> R
         "Last-Modified": format_datetime(raster.published_at.astimezone(UTC), usegmt=True),
         "Cache-Control": "public, no-cache",
     }
-    if _not_modified(request, raster):
+    if not_modified(request, raster.sha256, raster.published_at):
         return Response(status_code=304, headers=headers)
     return FileResponse(
         raster.path, media_type=MEDIA_TYPE, filename=f"{raster.layer}.tif", headers=headers
