@@ -26,7 +26,7 @@ import random
 import tempfile
 import zipfile
 from collections import namedtuple
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1386,26 +1386,40 @@ def ave_frames(cadastre: Cadastre) -> dict[str, gpd.GeoDataFrame]:
     return {"flurstueck": parcels, "gebaeudebauwerk": buildings, "nutzung": land_use}
 
 
-def write_ave_zip(path: Path, cadastre: Cadastre) -> None:
-    """ALKIS-vereinfacht as Shapefiles (UTF-8) in a ZIP with fixed time stamps."""
+def write_shapefile_zip(
+    path: Path,
+    frames: Mapping[str, gpd.GeoDataFrame],
+    *,
+    dbf_date: str,
+    zip_date: tuple[int, int, int, int, int, int],
+) -> None:
+    """One Shapefile (UTF-8) per frame, named by its key, in a ZIP with fixed time stamps:
+    the same frames always give the same bytes."""
     with tempfile.TemporaryDirectory() as tmp:
         names: list[Path] = []
-        for layer, frame in ave_frames(cadastre).items():
+        for layer, frame in frames.items():
             shp = Path(tmp) / f"{layer}.shp"
             pyogrio.write_dataframe(
                 frame,
                 shp,
                 driver="ESRI Shapefile",
                 encoding="UTF-8",
-                layer_options={"DBF_DATE_LAST_UPDATE": TIMESTAMP[:10], "RESIZE": "YES"},
+                layer_options={"DBF_DATE_LAST_UPDATE": dbf_date, "RESIZE": "YES"},
             )
             names.extend(shp.with_suffix(s) for s in (".shp", ".shx", ".dbf", ".prj", ".cpg"))
         with zipfile.ZipFile(path, "w") as archive:
             for name in names:
-                info = zipfile.ZipInfo(name.name, date_time=(2026, 1, 1, 0, 0, 0))
+                info = zipfile.ZipInfo(name.name, date_time=zip_date)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, name.read_bytes())
+
+
+def write_ave_zip(path: Path, cadastre: Cadastre) -> None:
+    """ALKIS-vereinfacht as Shapefiles (UTF-8) in a ZIP with fixed time stamps."""
+    write_shapefile_zip(
+        path, ave_frames(cadastre), dbf_date=TIMESTAMP[:10], zip_date=(2026, 1, 1, 0, 0, 0)
+    )
 
 
 def _ave_geometry(geom: Any, gid: str) -> str:

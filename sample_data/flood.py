@@ -26,19 +26,18 @@ code writes the same bytes.
 
 from __future__ import annotations
 
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pyogrio
 import rasterio
 import rasterio.features
 import shapely
 from rasterio.transform import from_origin
 from shapely.geometry import LineString, shape
+
+from sample_data.cadastre import write_shapefile_zip
 
 DGM_FILE = "DGM_Beispiel.tif"
 FLOOD_ZIP_FILE = "Ueberschwemmungsgebiete_Beispiel.zip"
@@ -251,24 +250,12 @@ def write_zones(path: Path, zones: gpd.GeoDataFrame) -> None:
         },
         crs=CRS,
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        names: list[Path] = []
-        for layer, frame in ((ZONES_LAYER, zones), (RIVER_LAYER, river)):
-            shp = Path(tmp) / f"{layer}.shp"
-            pyogrio.write_dataframe(
-                frame,
-                shp,
-                driver="ESRI Shapefile",
-                encoding="UTF-8",
-                layer_options={"DBF_DATE_LAST_UPDATE": DATA_DATE, "RESIZE": "YES"},
-            )
-            names.extend(shp.with_suffix(s) for s in (".shp", ".shx", ".dbf", ".prj", ".cpg"))
-        with zipfile.ZipFile(path, "w") as archive:
-            for name in names:
-                info = zipfile.ZipInfo(name.name, date_time=_ZIP_DATE)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, name.read_bytes())
+    write_shapefile_zip(
+        path,
+        {ZONES_LAYER: zones, RIVER_LAYER: river},
+        dbf_date=DATA_DATE,
+        zip_date=_ZIP_DATE,
+    )
 
 
 def generate_flood(out_dir: Path) -> list[Path]:
