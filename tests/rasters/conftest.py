@@ -14,6 +14,7 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 
 from planungsdaten.harvest.sources import SourceDefinition, load_source
+from tests.harvest.conftest import http_server  # noqa: F401 (the local HTTP server fixture)
 
 # near Mücheln (Geiseltal), in EPSG:25832
 ORIGIN = (694_000.0, 5_688_000.0)

@@ -6,7 +6,6 @@ run with a German message and changes nothing served."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +32,6 @@ from tests.rasters.conftest import (
     zipped,
 )
 from tests.rasters.test_store import assert_cog
-
-
-@pytest.fixture
-def http_server() -> Iterator[LocalServer]:
-    server = LocalServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def _files(settings: Settings, source_id: str = "test-dgm") -> list[str]:
